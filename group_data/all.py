@@ -1,0 +1,80 @@
+"""Every ollama-gate setting with its default.
+
+pyinfra loads this file for every host; group data (group_data/<group>.py) and host
+data in the inventory override it, the usual pyinfra way (host beats group beats all).
+The README has a table of every setting. ollama_gate.settings checks all of them
+before any host is touched: a bad value stops the run with a message naming it.
+"""
+
+# --- Authentication -------------------------------------------------------------
+# "basic": HTTP Basic with nginx auth_basic and an .htpasswd file (official nginx image).
+# "bearer": "Authorization: Bearer <key>" checked in Lua against SHA-256 digests
+#           of the keys (official openresty/openresty image).
+auth_mode = "basic"
+# Names from the secrets file that this host accepts ("users" for basic, "keys" for
+# bearer). Empty: every entry of the mode's section.
+auth_credentials: list = []
+# Realm sent in WWW-Authenticate.
+auth_realm = "ollama-gate"
+# Hash scheme of .htpasswd lines: "ssha" ({SSHA}, salted SHA-1), "apr1", "sha512_crypt"
+# or "bcrypt". nginx hashes on every request; see the README for the measurement behind
+# the default.
+auth_htpasswd_scheme = "ssha"
+# Shortest password accepted. Passwords are hashed with a fast scheme by default, so they
+# must carry their own strength (new-user makes 128-bit ones).
+auth_password_min_length = 20
+# Wrong-credential requests per minute from one address before it gets 429.
+auth_fail_limit = 10
+
+# --- Proxy ----------------------------------------------------------------------
+proxy_bind = "0.0.0.0"
+proxy_port = 8880
+# Largest request body (nginx size syntax). Images sent to multimodal models are base64.
+proxy_max_body = "32m"
+# Seconds nginx waits for Ollama between two reads of a (streamed) response.
+proxy_read_timeout = 600
+# HTTPS: "off", "self-signed" (the deploy makes a certificate on the host) or "provided"
+# (proxy_tls_cert and proxy_tls_key are local paths uploaded to the host).
+proxy_tls = "off"
+proxy_tls_cert = ""
+proxy_tls_key = ""
+# Send Strict-Transport-Security when TLS is on.
+proxy_hsts = True
+
+# --- Images ---------------------------------------------------------------------
+# Pinned references (a tag other than latest, or a digest).
+images_ollama = "ollama/ollama:0.12.6"
+images_nginx = "nginx:1.28.0"
+images_openresty = "openresty/openresty:1.27.1.2-0-bookworm"
+# "registry": docker compose pull. "archive": upload <images_archive_dir>/<file>.tar
+# and docker load it, for hosts without registry access.
+images_source = "registry"
+images_archive_dir = "images"
+
+# --- Docker engine --------------------------------------------------------------
+# "official": Docker's apt repository. "distro": the distribution's packages.
+# "none": Docker is managed elsewhere; only checked.
+docker_install_method = "official"
+# Users added to the docker group.
+docker_users: list = []
+# Written to /etc/docker/daemon.json when not empty; a change restarts the engine.
+docker_daemon_options: dict = {}
+
+# --- Compose stack --------------------------------------------------------------
+stack_dir = "/opt/ollama-gate"
+stack_project = "ollama-gate"
+# Reserve all NVIDIA GPUs for Ollama (needs the NVIDIA container toolkit on the host).
+ollama_gpu = False
+
+# --- Models ---------------------------------------------------------------------
+models: list = ["gemma3:1b"]
+# Remove models that are not in the list.
+models_prune = False
+
+# --- Verification ---------------------------------------------------------------
+verify_enabled = True
+# Also run one short /api/generate through the proxy on the first model.
+verify_generate = True
+# Where to write the JSON report of every check ("" = no report; OLLAMA_GATE_REPORT
+# in the environment wins).
+verify_report = ""
