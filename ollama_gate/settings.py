@@ -3,7 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import ipaddress
+import json
+import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .images import archive_filename
+
+AUTH_MODES = ("basic", "bearer")
+HTPASSWD_SCHEMES = ("ssha", "apr1", "sha512_crypt", "bcrypt")
+TLS_MODES = ("off", "self-signed", "provided")
+IMAGE_SOURCES = ("registry", "archive")
+DOCKER_INSTALL_METHODS = ("official", "distro", "none")
+# Prefixes of this project's settings: a host data key with one of these prefixes that
+# is not a known setting is a typo, reported with the closest known name.
+CONCERN_PREFIXES = ("auth_", "proxy_", "images_", "docker_", "stack_", "ollama_", "models_", "verify_")
+
+
+class ConfigError(Exception):
+    """Settings or secrets that must not reach a host; ``errors`` lists every problem."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("\n".join(f"  - {e}" for e in self.errors))
 
 
 @dataclass(frozen=True)
@@ -52,5 +78,249 @@ class Settings:
         """The proxy image of the auth mode: nginx for basic, OpenResty for bearer."""
         return self.images_nginx if self.auth_mode == "basic" else self.images_openresty
 
+    @property
+    def images(self) -> tuple[str, str]:
+        """The image references this host's stack runs."""
+        return (self.images_ollama, self.proxy_image)
+
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+_DEFAULTS = Settings()
+
+
+# --- Checks of single values ---------------------------------------------------------
+# Each returns an error text (without the setting's name) or None.
+
+def _is_str(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__} {value!r}"
+    return None
+
+
+def _is_bool(value: Any) -> str | None:
+    if not isinstance(value, bool):
+        return f"must be True or False, got {type(value).__name__} {value!r}"
+    return None
+
+
+def _int_in(value: Any, low: int, high: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be a whole number from {low} to {high}, got {type(value).__name__} {value!r}"
+    if not low <= value <= high:
+        return f"must be from {low} to {high}, got {value}"
+    return None
+
+
+def _one_of(value: Any, choices: tuple[str, ...]) -> str | None:
+    if value not in choices:
+        return f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}"
+    return None
+
+
+_DIGEST = r"sha256:[0-9a-f]{64}"
+_IMAGE_NAME = r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+_IMAGE_HOST = r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
+_IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_IMAGE_RE = re.compile(rf"^{_IMAGE_HOST}{_IMAGE_NAME}(?::(?P<tag>{_IMAGE_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+
+
+def image_ref_error(value: Any) -> str | None:
+    """Image references must be pinned: an explicit tag other than latest, or a digest."""
+    if (err := _is_str(value)) is not None:
+        return err
+    match = _IMAGE_RE.match(value)
+    if not match:
+        return f"{value!r} is not a valid image reference"
+    if match["digest"]:
+        return None
+    if not match["tag"]:
+        return f"{value!r} has no tag; pin an explicit version (name:1.2.3) or a digest (name@sha256:...)"
+    if match["tag"] == "latest":
+        return f"{value!r} uses :latest; pin an explicit version so every host runs the same image"
+    return None
+
+
+# Ollama's naming rules (types/model/name.go): [host/][namespace/]model[:tag], where the
+# default host is registry.ollama.ai and the default namespace "library".
+_MODEL_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"
+_MODEL_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
+_MODEL_RE = re.compile(rf"^(?:(?P<host>[^/]+)/)??(?:(?P<ns>{_MODEL_PART})/)?(?P<model>{_MODEL_PART})(?::(?P<tag>{_MODEL_TAG}))?$")
+OLLAMA_REGISTRY = "registry.ollama.ai"
+
+
+def model_name_error(value: Any) -> str | None:
+    if (err := _is_str(value)) is not None:
+        return err
+    match = _MODEL_RE.match(value)
+    if not match:
+        return f"{value!r} is not a model name Ollama accepts ([namespace/]model[:tag])"
+    host = match["host"]
+    if host is None and match["ns"] and ("." in match["ns"] or ":" in value.split("/")[0]):
+        host = match["ns"]
+    if host is not None and host != OLLAMA_REGISTRY:
+        return f"{value!r} names the registry host {host!r}; only models from {OLLAMA_REGISTRY} are pulled"
+    return None
+
+
+def _size_error(value: Any) -> str | None:
+    if (err := _is_str(value)) is not None:
+        return err
+    if not re.fullmatch(r"[0-9]+[kKmMgG]?", value):
+        return f"{value!r} is not an nginx size (like 32m, 512k or 1g)"
+    return None
+
+
+def _bind_error(value: Any) -> str | None:
+    if (err := _is_str(value)) is not None:
+        return err
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"{value!r} is not an IP address (0.0.0.0 for every address, 127.0.0.1 for local only)"
+    return None
+
+
+def _name_list_error(value: Any, what: str) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return f"must be a list of {what}, got {type(value).__name__} {value!r}"
+    for item in value:
+        if not isinstance(item, str) or not item:
+            return f"must be a list of {what}, got item {item!r}"
+    if len(set(value)) != len(value):
+        return "lists a name twice"
+    return None
+
+
+def _abs_dir_error(value: Any) -> str | None:
+    if (err := _is_str(value)) is not None:
+        return err
+    if not value.startswith("/") or value.rstrip("/") == "" or not re.fullmatch(r"[A-Za-z0-9_./-]+", value):
+        return f"{value!r} must be an absolute directory path other than / (letters, digits, . _ - /)"
+    if "/../" in value + "/" or "/./" in value + "/":
+        return f"{value!r} must not contain . or .. components"
+    return None
+
+
+def _daemon_options_error(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"must be a dict (written as /etc/docker/daemon.json), got {type(value).__name__}"
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as e:
+        return f"cannot be written as JSON: {e}"
+    return None
+
+
+_CHECKS = {
+    "auth_mode": lambda v: _one_of(v, AUTH_MODES),
+    "auth_credentials": lambda v: _name_list_error(v, "credential names from the secrets file"),
+    "auth_realm": lambda v: _is_str(v) or (None if re.fullmatch(r"[A-Za-z0-9 ._-]{1,64}", v)
+                                         else f"{v!r} must be 1-64 letters, digits, spaces or . _ -"),
+    "auth_htpasswd_scheme": lambda v: _one_of(v, HTPASSWD_SCHEMES),
+    "auth_password_min_length": lambda v: _int_in(v, 12, 1024),
+    "auth_fail_limit": lambda v: _int_in(v, 1, 100000),
+    "proxy_bind": _bind_error,
+    "proxy_port": lambda v: _int_in(v, 1, 65535),
+    "proxy_max_body": _size_error,
+    "proxy_read_timeout": lambda v: _int_in(v, 1, 86400),
+    "proxy_tls": lambda v: _one_of(v, TLS_MODES),
+    "proxy_tls_cert": _is_str,
+    "proxy_tls_key": _is_str,
+    "proxy_hsts": _is_bool,
+    "images_ollama": image_ref_error,
+    "images_nginx": image_ref_error,
+    "images_openresty": image_ref_error,
+    "images_source": lambda v: _one_of(v, IMAGE_SOURCES),
+    "images_archive_dir": _is_str,
+    "docker_install_method": lambda v: _one_of(v, DOCKER_INSTALL_METHODS),
+    "docker_users": lambda v: _name_list_error(v, "user names"),
+    "docker_daemon_options": _daemon_options_error,
+    "stack_dir": _abs_dir_error,
+    "stack_project": lambda v: _is_str(v) or (None if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", v)
+                                            else f"{v!r} must be a Compose project name (a-z 0-9 _ -)"),
+    "ollama_gpu": _is_bool,
+    "models": lambda v: _name_list_error(v, "model names") or next(
+        (e for e in map(model_name_error, v) if e is not None), None),
+    "models_prune": _is_bool,
+    "verify_enabled": _is_bool,
+    "verify_generate": _is_bool,
+    "verify_report": _is_str,
+}
+assert set(_CHECKS) == set(SETTING_NAMES), set(_CHECKS) ^ set(SETTING_NAMES)
+
+
+def _unknown_settings(data: Mapping[str, Any]) -> list[str]:
+    errors = []
+    for key in data:
+        if key.startswith(CONCERN_PREFIXES) and key not in SETTING_NAMES:
+            close = difflib.get_close_matches(key, SETTING_NAMES, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            errors.append(f"{key}: not an ollama-gate setting{hint}")
+    return errors
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Values given on pyinfra's command line (--data proxy_port=9000) arrive as strings."""
+    default = getattr(_DEFAULTS, name)
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str) \
+            and re.fullmatch(r"[0-9]{1,6}", value):
+        return int(value)
+    return value
+
+
+def settings_from_data(data: Mapping[str, Any], base_dir: Path | None = None) -> Settings:
+    """Build and check the Settings of one host from its pyinfra data.
+
+    ``data`` is the merged host data (host beats group beats all). Raises ConfigError
+    with every problem found; relative local paths resolve against ``base_dir``.
+    """
+    errors = _unknown_settings(data)
+    values: dict[str, Any] = {}
+    for name in SETTING_NAMES:
+        value = _coerce(name, data.get(name, getattr(_DEFAULTS, name)))
+        err = _CHECKS[name](value)
+        if err is not None:
+            errors.append(f"{name}: {err}")
+        values[name] = tuple(value) if isinstance(value, list) else value
+
+    if not errors:
+        errors += _cross_checks(values, base_dir or Path.cwd())
+    if errors:
+        raise ConfigError(errors)
+    return Settings(**values)
+
+
+def _local_path(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
+    errors = []
+    if v["verify_generate"] and v["verify_enabled"] and not v["models"]:
+        errors.append("verify_generate: is on but models is empty; list a model or set verify_generate = False")
+    if v["proxy_tls"] == "provided":
+        for name in ("proxy_tls_cert", "proxy_tls_key"):
+            if not v[name]:
+                errors.append(f"{name}: proxy_tls is 'provided', so give the local path of the PEM file")
+            elif not _local_path(v[name], base_dir).is_file():
+                errors.append(f"{name}: no such local file {str(_local_path(v[name], base_dir))!r}")
+    if v["images_source"] == "archive":
+        archive_dir = _local_path(v["images_archive_dir"], base_dir)
+        active = (v["images_ollama"], v["images_nginx"] if v["auth_mode"] == "basic" else v["images_openresty"])
+        for ref in active:
+            if not (archive_dir / archive_filename(ref)).is_file():
+                errors.append(
+                    f"images_archive_dir: images_source is 'archive' but {str(archive_dir / archive_filename(ref))!r} "
+                    f"(docker save {ref}) does not exist"
+                )
+    return errors
+
+
+def resolve_local_path(value: str, base_dir: Path) -> Path:
+    """Where a local path setting (archive dir, TLS files) points on this machine."""
+    return _local_path(value, base_dir)
+
+
+def env_path(name: str, default: str | Path) -> Path:
+    return Path(os.environ.get(name) or default)

@@ -1,0 +1,91 @@
+"""Command line: check an inventory, and make or rotate credentials in the secrets file.
+
+    python -m ollama_gate check INVENTORY     check settings and secrets, connect to nothing
+    python -m ollama_gate new-user NAME       add an HTTP Basic user with a random password
+    python -m ollama_gate new-key NAME        add a Bearer API key
+    python -m ollama_gate rotate NAME         give a user or key a new random value
+    python -m ollama_gate remove NAME         delete a user or key
+
+The secrets file is $OLLAMA_GATE_SECRETS (default: secrets.yml in the project). A new value
+is printed once on standard output and nowhere else; messages go to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import secrets as secrets_mod
+from .config import check_hosts, inventory_hosts
+from .settings import ConfigError
+
+
+def _check(args) -> int:
+    from pyinfra_cli.inventory import make_inventory
+
+    if not Path(args.inventory).exists():
+        print(f"error: no inventory file {args.inventory!r}", file=sys.stderr)
+        return 2
+    inventory = make_inventory(args.inventory, cwd=os.getcwd())
+    configs = check_hosts(inventory_hosts(inventory), base_dir=Path.cwd())
+    for name, cfg in configs.items():
+        print(f"{name}: ok ({cfg.settings.auth_mode}, {len(cfg.credentials)} credential(s): "
+              f"{', '.join(cfg.credentials)})")
+    return 0
+
+
+def _new(section: str):
+    def run(args) -> int:
+        path = secrets_mod.secrets_path()
+        value = secrets_mod.add(path, section, args.name)
+        kind = "user" if section == "users" else "key"
+        print(f"added {kind} {args.name!r} to {path}; the value below is shown only now:", file=sys.stderr)
+        print(value)
+        return 0
+    return run
+
+
+def _rotate(args) -> int:
+    path = secrets_mod.secrets_path()
+    section, value = secrets_mod.rotate(path, args.name)
+    print(f"rotated {args.name!r} ({section}) in {path}; rerun the deploy to apply. New value:",
+          file=sys.stderr)
+    print(value)
+    return 0
+
+
+def _remove(args) -> int:
+    path = secrets_mod.secrets_path()
+    section = secrets_mod.remove(path, args.name)
+    print(f"removed {args.name!r} ({section}) from {path}; rerun the deploy to apply", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ollama_gate", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="check settings and secrets of every host of an inventory")
+    p.add_argument("inventory")
+    p.set_defaults(func=_check)
+    for command, section in (("new-user", "users"), ("new-key", "keys")):
+        p = sub.add_parser(command, help=f"add a random credential under '{section}:'")
+        p.add_argument("name")
+        p.set_defaults(func=_new(section))
+    p = sub.add_parser("rotate", help="replace a credential's value with a new random one")
+    p.add_argument("name")
+    p.set_defaults(func=_rotate)
+    p = sub.add_parser("remove", help="delete a credential")
+    p.add_argument("name")
+    p.set_defaults(func=_remove)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"error: {len(e.errors)} problem(s):\n{e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Config: settings plus credentials of every host, checked together before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .secrets import Secret, SecretsFile, credentials_for, load_secrets, secrets_path
+from .settings import ConfigError, Settings, settings_from_data
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    settings: Settings
+    credentials: dict[str, Secret]
+
+
+def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
+                secrets_file: Path | None = None) -> dict[str, HostConfig]:
+    """Check every host's settings and credentials; raise one ConfigError listing them all."""
+    errors: list[str] = []
+    settings: dict[str, Settings] = {}
+    for name, data in hosts:
+        try:
+            settings[name] = settings_from_data(data, base_dir)
+        except ConfigError as e:
+            errors += [f"{name}: {err}" for err in e.errors]
+
+    # The secrets file is shared; its problems are reported once, not per host.
+    secrets: SecretsFile | None = None
+    min_length = min((s.auth_password_min_length for s in settings.values()), default=20)
+    try:
+        secrets = load_secrets(secrets_file or secrets_path(), min_length)
+    except ConfigError as e:
+        errors += e.errors
+
+    configs: dict[str, HostConfig] = {}
+    if secrets is not None:
+        for name, s in settings.items():
+            try:
+                creds = credentials_for(secrets, s.auth_mode, s.auth_credentials)
+            except ConfigError as e:
+                errors += [f"{name}: {err}" for err in e.errors]
+                continue
+            short = [c for c in creds.values() if s.auth_mode == "basic"
+                     and len(c.reveal()) < s.auth_password_min_length]
+            for cred in short:
+                errors.append(f"{name}: auth_password_min_length: the password of {cred.name!r} is "
+                              f"shorter than {s.auth_password_min_length}")
+            configs[name] = HostConfig(name, s, creds)
+    if errors:
+        raise ConfigError(errors)
+    return configs
+
+
+def inventory_hosts(inventory) -> list[tuple[str, dict]]:
+    """(name, merged data) for each host of a pyinfra Inventory, without connecting."""
+    return [(host.name, host.data.dict()) for host in inventory]
