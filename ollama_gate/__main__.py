@@ -23,12 +23,16 @@ from .settings import ConfigError
 
 
 def _check(args) -> int:
+    from pyinfra.api import Config, State
+    from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
     if not Path(args.inventory).exists():
         print(f"error: no inventory file {args.inventory!r}", file=sys.stderr)
         return 2
-    inventory = make_inventory(args.inventory, cwd=os.getcwd())
+    # pyinfra's inventory loader expects a state to exist, as under the pyinfra CLI.
+    with ctx_state.use(State(config=Config())):
+        inventory = make_inventory(args.inventory, cwd=os.getcwd())
     configs = check_hosts(inventory_hosts(inventory), base_dir=Path.cwd())
     for name, cfg in configs.items():
         print(f"{name}: ok ({cfg.settings.auth_mode}, {len(cfg.credentials)} credential(s): "
