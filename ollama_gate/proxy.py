@@ -1,0 +1,283 @@
+"""Proxy config: the nginx/OpenResty files that make Ollama an authenticated endpoint.
+
+``render_proxy_config`` is pure: settings in, ``{filename: content}`` out, for the directory
+the stack mounts read-only at ``/etc/nginx/conf.d`` in the proxy container. Both official
+images include ``/etc/nginx/conf.d/*.conf`` inside ``http {}``, so the rendered
+``ollama-gate.conf`` holds http-level directives (upstream, map, limit_req_zone, Lua
+init) as well as the server. Files not ending in ``.conf`` (the Lua module, the DH
+group) are read by path, never included.
+
+Everything that differs between the images the config runs in is in ``FLAVORS`` below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from ollama_gate.settings import Settings
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "proxy"
+
+CONF_FILENAME = "ollama-gate.conf"
+LUA_FILENAME = "ollama_gate_auth.lua"
+DHPARAM_FILENAME = "ffdhe2048.pem"
+
+# Paths inside the proxy container (the deploy mounts these read-only).
+CONF_DIR = "/etc/nginx/conf.d"
+AUTH_DIR = "/etc/ollama-gate/auth"
+TLS_DIR = "/etc/ollama-gate/tls"
+HTPASSWD_FILENAME = "htpasswd"
+KEYS_FILENAME = "keys.sha256"
+TLS_CERT_FILENAME = "cert.pem"
+TLS_KEY_FILENAME = "key.pem"
+
+# Routes that pass to Ollama after authentication: an allow-list matched exactly against
+# nginx's normalized URI ("//", "/./", "/../" and %XX already resolved), and forwarded as
+# that normalized path, so Ollama never sees a spelling nginx did not match.
+ALLOWED_ROUTES = (
+    "/",
+    "/api/generate",
+    "/api/chat",
+    "/api/embed",
+    "/api/embeddings",
+    "/api/tags",
+    "/api/show",
+    "/api/ps",
+    "/api/version",
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/models",
+)
+# Ollama's administrative API: 403 for everyone through the proxy (any case, any suffix).
+ADMIN_ROUTES = ("pull", "push", "delete", "create", "copy", "blobs")
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """How one nginx build runs the rendered files.
+
+    + worker_user/worker_group/worker_uid/worker_gid: who the workers run as; credential
+      files are root:<worker_gid> mode 0640 so that only root and the workers read them.
+    + lua: the build has ngx_http_lua (needed by bearer mode).
+    + load_modules: main-context ``load_module`` lines the build needs for Lua (empty when
+      built in). conf.d sits inside ``http {}``, so these belong to the main nginx.conf.
+    + main_conf: the main config that includes ``conf.d/*.conf`` inside ``http {}``.
+    """
+
+    description: str
+    worker_user: str
+    worker_group: str
+    worker_uid: int
+    worker_gid: int
+    lua: bool
+    load_modules: tuple
+    main_conf: str
+
+
+# The one place where the images differ.
+FLAVORS = {
+    # Official `nginx` image (basic mode): /etc/nginx/nginx.conf says `user nginx;`,
+    # uid/gid 101. No Lua module.
+    "nginx": Flavor(
+        description="official nginx image",
+        worker_user="nginx",
+        worker_group="nginx",
+        worker_uid=101,
+        worker_gid=101,
+        lua=False,
+        load_modules=(),
+        main_conf="/etc/nginx/nginx.conf",
+    ),
+    # Official `openresty/openresty` bookworm image (bearer mode): its nginx.conf leaves
+    # `user` commented out, so workers run as nobody/nogroup (65534). Lua is built in and
+    # nginx links OpenSSL, so LuaJIT FFI finds SHA256() in the process.
+    "openresty": Flavor(
+        description="official openresty/openresty bookworm image",
+        worker_user="nobody",
+        worker_group="nogroup",
+        worker_uid=65534,
+        worker_gid=65534,
+        lua=True,
+        load_modules=(),
+        main_conf="/usr/local/openresty/nginx/conf/nginx.conf",
+    ),
+    # Debian's nginx + libnginx-mod-http-lua (the tests and the benchmark): modules are
+    # dynamic; the test harness writes its own main config with `user nobody nogroup;`,
+    # mirroring the OpenResty image. Debian has lua-resty-core but no lua-resty-string,
+    # which is why the Lua module hashes through FFI rather than resty.sha256.
+    "debian": Flavor(
+        description="Debian nginx with libnginx-mod-http-lua",
+        worker_user="nobody",
+        worker_group="nogroup",
+        worker_uid=65534,
+        worker_gid=65534,
+        lua=True,
+        load_modules=(
+            "/usr/lib/nginx/modules/ndk_http_module.so",
+            "/usr/lib/nginx/modules/ngx_http_lua_module.so",
+        ),
+        main_conf="/etc/nginx/nginx.conf",
+    ),
+}
+
+
+def flavor_for(settings: Settings) -> str:
+    """The image flavor the product runs for this auth mode (basic: nginx, bearer: openresty)."""
+    return "nginx" if settings.auth_mode == "basic" else "openresty"
+
+
+def proxy_worker_gid(settings: Settings) -> int:
+    """The gid of the proxy's workers; credential files are root:<gid> 0640."""
+    return FLAVORS[flavor_for(settings)].worker_gid
+
+
+# Values that end up inside nginx config text. Anything outside these shapes could
+# inject directives (";", "{", quotes) or variables ("$"), so it is refused, not escaped.
+_REALM = re.compile(r"[A-Za-z0-9 ._:@()/+,=-]{1,64}")
+_SIZE = re.compile(r"[0-9]{1,6}[kKmMgG]?")
+_UPSTREAM = re.compile(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}|unix:/[A-Za-z0-9._/-]+")
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
+_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+_ADDRESS = re.compile(r"|[0-9.]{7,15}|\[[0-9a-fA-F:]+\]")
+
+
+def _check(name: str, value, pattern: re.Pattern) -> str:
+    text = str(value)
+    if not pattern.fullmatch(text):
+        raise ValueError(f"proxy config: {name}={value!r} is not allowed here")
+    return text
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render_proxy_config(
+    settings: Settings,
+    *,
+    upstream: str = "ollama:11434",
+    upstream_host: str = "localhost:11434",
+    listen_port: int | None = None,
+    listen_address: str = "",
+    flavor: str | None = None,
+    conf_dir: str = CONF_DIR,
+    auth_dir: str = AUTH_DIR,
+    tls_dir: str = TLS_DIR,
+    access_log: str = "/dev/stdout",
+) -> dict[str, str]:
+    """Render the proxy's conf.d directory for ``settings``.
+
+    + upstream: Ollama's address as nginx reaches it (the Compose service).
+    + upstream_host: the Host header sent to Ollama (one its host check accepts).
+    + listen_port: the port inside the container; default 443 with TLS, else 80.
+    + listen_address: bind address ("" = all; tests pass 127.0.0.1).
+    + flavor: a key of FLAVORS; default the product image of the auth mode.
+    + conf_dir, auth_dir, tls_dir, access_log: paths as the proxy sees them.
+
+    **Example:** ``render_proxy_config(Settings(auth_mode="bearer"))``
+    """
+    mode = settings.auth_mode
+    if mode not in ("basic", "bearer"):
+        raise ValueError(f"proxy config: auth_mode={mode!r} must be 'basic' or 'bearer'")
+    if settings.proxy_tls not in ("off", "self-signed", "provided"):
+        raise ValueError(f"proxy config: proxy_tls={settings.proxy_tls!r} is not off/self-signed/provided")
+    flavor = flavor or flavor_for(settings)
+    if flavor not in FLAVORS:
+        raise ValueError(f"proxy config: unknown flavor {flavor!r}")
+    if mode == "bearer" and not FLAVORS[flavor].lua:
+        raise ValueError(f"proxy config: bearer mode needs Lua, which the {FLAVORS[flavor].description} lacks")
+    fail_limit = int(settings.auth_fail_limit)
+    read_timeout = int(settings.proxy_read_timeout)
+    if fail_limit < 1:
+        raise ValueError(f"proxy config: auth_fail_limit={fail_limit} must be at least 1")
+    if read_timeout < 1:
+        raise ValueError(f"proxy config: proxy_read_timeout={read_timeout} must be at least 1")
+
+    tls = settings.proxy_tls != "off"
+    port = int(listen_port if listen_port is not None else (443 if tls else 80))
+    if not 0 < port < 65536:
+        raise ValueError(f"proxy config: listen_port={port} is not a port")
+    address = _check("listen_address", listen_address, _ADDRESS)
+    paths = {
+        name: _check(name, value, _PATH)
+        for name, value in (
+            ("conf_dir", conf_dir),
+            ("auth_dir", auth_dir),
+            ("tls_dir", tls_dir),
+            ("access_log", access_log),
+        )
+    }
+    context = {
+        "auth_mode": mode,
+        "flavor": flavor,
+        "flavor_description": FLAVORS[flavor].description,
+        "realm": _check("auth_realm", settings.auth_realm, _REALM),
+        "fail_limit": fail_limit,
+        # The first failure plus the burst pass at once; then one per 60/limit seconds.
+        "fail_burst": fail_limit - 1,
+        "max_body": _check("proxy_max_body", settings.proxy_max_body, _SIZE),
+        "read_timeout": read_timeout,
+        "tls": tls,
+        "hsts": bool(settings.proxy_hsts),
+        "listen": f"{address}:{port}" if address else str(port),
+        "upstream": _check("upstream", upstream, _UPSTREAM),
+        "upstream_host": _check("upstream_host", upstream_host, _HOST),
+        "conf_dir": paths["conf_dir"],
+        "access_log": paths["access_log"],
+        "htpasswd_file": f"{paths['auth_dir']}/{HTPASSWD_FILENAME}",
+        "keys_file": f"{paths['auth_dir']}/{KEYS_FILENAME}",
+        "tls_cert": f"{paths['tls_dir']}/{TLS_CERT_FILENAME}",
+        "tls_key": f"{paths['tls_dir']}/{TLS_KEY_FILENAME}",
+        "dhparam": f"{paths['conf_dir']}/{DHPARAM_FILENAME}",
+        "allowed_routes": ALLOWED_ROUTES,
+        "admin_routes": ADMIN_ROUTES,
+    }
+    env = _environment()
+    files = {CONF_FILENAME: env.get_template(CONF_FILENAME + ".j2").render(context)}
+    if mode == "bearer":
+        files[LUA_FILENAME] = (TEMPLATE_DIR / LUA_FILENAME).read_text()
+    if tls:
+        files[DHPARAM_FILENAME] = (TEMPLATE_DIR / DHPARAM_FILENAME).read_text()
+    return files
+
+
+def main_conf(flavor: str, *, prefix: str, include: str, user: bool = True, workers: int = 1) -> str:
+    """A main nginx.conf like the image's, for running rendered files outside a container.
+
+    The tests and the benchmark use it with the "debian" flavor: it loads the flavor's
+    modules, runs workers as the flavor's user (when started as root) and includes
+    ``include`` (a glob of rendered .conf files) inside ``http {}``, as the images do.
+    Everything nginx writes stays under ``prefix``.
+    """
+    spec = FLAVORS[flavor]
+    lines = [f"load_module {module};" for module in spec.load_modules]
+    if user:
+        lines.append(f"user {spec.worker_user} {spec.worker_group};")
+    lines += [
+        f"worker_processes {int(workers)};",
+        f"pid {prefix}/nginx.pid;",
+        f"error_log {prefix}/error.log info;",
+        "events { worker_connections 1024; }",
+        "http {",
+        "    default_type application/octet-stream;",
+        f"    client_body_temp_path {prefix}/tmp/body;",
+        f"    proxy_temp_path {prefix}/tmp/proxy;",
+        f"    fastcgi_temp_path {prefix}/tmp/fastcgi;",
+        f"    uwsgi_temp_path {prefix}/tmp/uwsgi;",
+        f"    scgi_temp_path {prefix}/tmp/scgi;",
+        f"    include {include};",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
