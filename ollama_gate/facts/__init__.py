@@ -1,0 +1,1 @@
+"""Facts ollama-gate reads from its hosts, one module per concern (pyinfra style)."""

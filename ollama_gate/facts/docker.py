@@ -1,0 +1,91 @@
+"""Facts about a host's Docker engine: the OS it runs on and what is installed."""
+
+from __future__ import annotations
+
+import re
+
+from typing_extensions import override
+
+from pyinfra.api import FactBase
+
+# One shell command for everything the engine operation decides on: every fact is an SSH round
+# trip and is read twice per run (prepare + execute), so a no-change run stays fast.
+# Every value is printed even when absent ("key="), so absence is data, not a failure.
+DOCKER_HOST_COMMAND = (
+    ". /etc/os-release 2>/dev/null; "
+    'echo "os_id=$ID"; '
+    'echo "os_version_id=$VERSION_ID"; '
+    'echo "os_codename=${VERSION_CODENAME:-$UBUNTU_CODENAME}"; '
+    'echo "arch=$(dpkg --print-architecture 2>/dev/null)"; '
+    'echo "docker=$(docker --version 2>/dev/null)"; '
+    "echo \"docker_server=$(docker version --format '{{.Server.Version}}' 2>/dev/null)\"; "
+    'echo "compose=$(docker compose version --short 2>/dev/null)"; '
+    'echo "service_active=$(systemctl is-active docker.service 2>/dev/null)"; '
+    'echo "service_enabled=$(systemctl is-enabled docker.service 2>/dev/null)"; '
+    'echo "docker_group=$(getent group docker 2>/dev/null)" || true'
+)
+
+
+def _version(value: str) -> str | None:
+    # "Docker version 26.1.5+dfsg1, build a72d7cd" -> "26.1.5+dfsg1"; "v2.26.1" -> "2.26.1"
+    value = value.strip()
+    if not value or value == "<no value>":
+        return None
+    match = re.search(r"version\s+v?([^\s,]+)", value)
+    if match:
+        return match.group(1)
+    return value.removeprefix("v")
+
+
+class DockerHost(FactBase[dict]):
+    """
+    Returns what installing and checking Docker needs, gathered in one command.
+    Values that are absent on the host are ``None`` (or ``False``).
+
+    .. code:: python
+
+        {
+            "os_id": "debian",
+            "os_version_id": "13",
+            "os_codename": "trixie",
+            "arch": "amd64",
+            "docker": "26.1.5+dfsg1",          # client version
+            "docker_server": "26.1.5+dfsg1",   # engine version, None when it does not answer
+            "compose": "2.26.1",               # docker compose (v2 plugin) version
+            "service_active": True,
+            "service_enabled": True,
+            "docker_group": ["alice"],         # members, None when there is no docker group
+        }
+    """
+
+    @override
+    def command(self) -> str:
+        return DOCKER_HOST_COMMAND
+
+    @override
+    def process(self, output) -> dict:
+        raw: dict[str, str] = {}
+        for line in output:
+            key, sep, value = line.partition("=")
+            if sep:
+                raw[key.strip()] = value.strip()
+
+        group = raw.get("docker_group", "")
+        members = None
+        if group:
+            # "docker:x:995:alice,bob"
+            fields = group.split(":")
+            members = [m for m in fields[3].split(",") if m] if len(fields) > 3 else []
+
+        return {
+            "os_id": raw.get("os_id") or None,
+            "os_version_id": raw.get("os_version_id") or None,
+            "os_codename": raw.get("os_codename") or None,
+            "arch": raw.get("arch") or None,
+            "docker": _version(raw.get("docker", "")),
+            "docker_server": _version(raw.get("docker_server", "")),
+            "compose": _version(raw.get("compose", "")),
+            "service_active": raw.get("service_active") == "active",
+            "service_enabled": raw.get("service_enabled") == "enabled",
+            "docker_group": members,
+        }

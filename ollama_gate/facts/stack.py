@@ -1,0 +1,136 @@
+"""Facts about the stack directory, its containers and the published port."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pyinfra.api import FactBase
+
+
+@dataclass
+class FileState:
+    kind: str  # "f" file, "d" directory
+    mode: int
+    uid: int
+    gid: int
+    sha256: str | None = None
+
+
+class StackFiles(FactBase):
+    """
+    Every file and directory in the stack directory (two levels deep), in one round trip:
+
+    .. code:: python
+
+        {
+            "/opt/ollama-gate/compose.yml": FileState("f", 0o644, 0, 0, "3f2a..."),
+            "/opt/ollama-gate/auth": FileState("d", 0o750, 0, 101),
+        }
+    """
+
+    default = dict
+
+    def command(self, stack_dir: str) -> str:
+        # The paths are checked by the settings (no spaces or quotes), so plain quoting suffices.
+        return (
+            f"if [ -d '{stack_dir}' ]; then "
+            f"find '{stack_dir}' -maxdepth 2 \\( -type f -o -type d \\) -printf '%y %m %U %G %p\\n'; "
+            f"find '{stack_dir}' -maxdepth 2 -type f -exec sha256sum {{}} +; fi || true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, FileState]:
+        files: dict[str, FileState] = {}
+        sums: dict[str, str] = {}
+        for line in output:
+            stat = re.match(r"^([fd]) ([0-7]+) (\d+) (\d+) (/.*)$", line)
+            if stat:
+                kind, mode, uid, gid, path = stat.groups()
+                files[path] = FileState(kind, int(mode, 8), int(uid), int(gid))
+                continue
+            digest = re.match(r"^([0-9a-f]{64})  (/.*)$", line)
+            if digest:
+                sums[digest.group(2)] = digest.group(1)
+        for path, sha in sums.items():
+            if path in files:
+                files[path].sha256 = sha
+        return files
+
+
+class CredentialFileContents(FactBase):
+    """
+    The text of a credential file (hashes or digests only, never a secret), or None.
+    The deploy keeps .htpasswd lines whose hash still verifies, so reruns change nothing.
+    """
+
+    def command(self, path: str) -> str:
+        return f"if [ -f '{path}' ]; then cat '{path}'; else echo '__ABSENT__'; fi"
+
+    def process(self, output: list[str]) -> str | None:
+        if output == ["__ABSENT__"]:
+            return None
+        return "".join(line + "\n" for line in output)
+
+
+@dataclass
+class StackState:
+    # service -> (state, config hash label) of the project's containers
+    containers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # service -> config hash compose computes from the current compose file
+    wanted_hashes: dict[str, str] = field(default_factory=dict)
+    # who listens on the published port: "" when nobody, else ss's process column
+    port_listener: str | None = None
+
+    def up_to_date(self) -> bool:
+        """Every service of the file runs with the configuration the file describes."""
+        if not self.wanted_hashes:
+            return False
+        return all(
+            self.containers.get(svc, ("", ""))[0] == "running" and self.containers[svc][1] == h
+            for svc, h in self.wanted_hashes.items()
+        )
+
+
+class ComposeStack(FactBase):
+    """
+    The Compose project's containers, the configuration hashes the current compose file
+    asks for (the same comparison `docker compose up` makes before recreating), and what
+    listens on the published port. Absent Docker gives an empty state.
+
+    .. code:: python
+
+        StackState(containers={"ollama": ("running", "ab12..")}, wanted_hashes={"ollama": "ab12.."},
+                   port_listener='users:(("docker-proxy",pid=812,fd=7))')
+    """
+
+    default = StackState
+
+    def command(self, stack_dir: str, project: str, port: int) -> str:
+        return (
+            "if command -v docker >/dev/null 2>&1; then "
+            f"docker ps -a --filter 'label=com.docker.compose.project={project}' --format "
+            "'container {{.Label \"com.docker.compose.service\"}} {{.State}} "
+            "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null; "
+            f"if [ -f '{stack_dir}/compose.yml' ]; then "
+            f"docker compose --project-directory '{stack_dir}' -f '{stack_dir}/compose.yml' config --hash '*' "
+            "2>/dev/null | sed 's/^/wanted /'; fi; fi; "
+            "if command -v ss >/dev/null 2>&1; then "
+            f"ss -Htlnp 'sport = :{port}' | sed 's/^/listen /'; "
+            f"else grep -qi ':{port:04X} [0-9A-F:]* 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null "
+            "&& echo 'listen unknown process'; fi; true"
+        )
+
+    def process(self, output: list[str]) -> StackState:
+        state = StackState(port_listener="")
+        listeners = []
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            parts = rest.split()
+            if kind == "container" and len(parts) >= 2:
+                state.containers[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+            elif kind == "wanted" and len(parts) == 2:
+                state.wanted_hashes[parts[0]] = parts[1]
+            elif kind == "listen":
+                listeners.append(parts[-1] if parts and parts[-1].startswith("users:") else rest.strip())
+        state.port_listener = " ".join(listeners)
+        return state
