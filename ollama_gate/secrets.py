@@ -6,7 +6,7 @@ import os
 import re
 import secrets as _random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from .settings import ConfigError
 ENV_VAR = "OLLAMA_GATE_SECRETS"
 DEFAULT_PATH = PROJECT_DIR / "secrets.yml"  # covered by .gitignore
 SECTIONS = {"basic": "users", "bearer": "keys"}
+RETIRED = "retired"
+RETIRED_KEEP = 3  # old values kept per name
 KEY_MIN_LENGTH = 32
 NAME_MAX_LENGTH = 64
 # RFC 6750 b64token: what may follow "Bearer " in an Authorization header.
@@ -53,6 +55,9 @@ class SecretsFile:
     path: Path
     users: dict[str, Secret]
     keys: dict[str, Secret]
+    # Values that `rotate` and `remove` took out of service, kept so the deploy can prove
+    # they are refused (401) after the rerun: name -> old values, newest last.
+    retired: dict[str, list[Secret]] = field(default_factory=dict)
 
     def section(self, mode: str) -> dict[str, Secret]:
         return self.users if mode == "basic" else self.keys
@@ -143,8 +148,8 @@ def load_secrets(path: Path | None = None, password_min_length: int = 20) -> Sec
 
     errors = []
     for key in raw:
-        if key not in SECTIONS.values():
-            errors.append(f"secrets file: unknown section {key!r} (expected 'users' or 'keys')")
+        if key not in (*SECTIONS.values(), RETIRED):
+            errors.append(f"secrets file: unknown section {key!r} (expected 'users', 'keys' or '{RETIRED}')")
     sections: dict[str, dict[str, Secret]] = {}
     for section in SECTIONS.values():
         entries = raw.get(section) or {}
@@ -165,9 +170,20 @@ def load_secrets(path: Path | None = None, password_min_length: int = 20) -> Sec
             seen_values[value] = name
             parsed[name] = Secret(name, value)
         sections[section] = parsed
+    retired = _parse_retired(raw.get(RETIRED), errors)
     if errors:
         raise ConfigError(errors)
-    return SecretsFile(path, sections["users"], sections["keys"])
+    return SecretsFile(path, sections["users"], sections["keys"], retired)
+
+
+def _parse_retired(entries: Any, errors: list[str]) -> dict[str, list[Secret]]:
+    if not entries:
+        return {}
+    if not isinstance(entries, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in entries.values()):
+        errors.append(f"secrets file: '{RETIRED}' must map names to lists of old values (written by rotate/remove)")
+        return {}
+    return {str(name): [Secret(str(name), v) for v in values] for name, values in entries.items()}
 
 
 def credentials_for(secrets: SecretsFile, mode: str, names: tuple[str, ...]) -> dict[str, Secret]:
@@ -197,6 +213,7 @@ def generate(section: str) -> str:
 _HEADER = """\
 # ollama-gate secrets: never commit this file (see secrets.example.yml).
 # users: HTTP Basic passwords (auth_mode basic); keys: Bearer API keys (auth_mode bearer).
+# retired: old values taken out by rotate/remove; the deploy checks they get 401.
 """
 
 
@@ -209,7 +226,10 @@ def _section_of(raw: dict, name: str) -> str | None:
 
 def _write(path: Path, raw: dict) -> None:
     """Replace the file atomically, readable by its owner only."""
-    body = yaml.safe_dump({s: raw.get(s) or {} for s in SECTIONS.values()},
+    sections = {s: raw.get(s) or {} for s in SECTIONS.values()}
+    if raw.get(RETIRED):
+        sections[RETIRED] = raw[RETIRED]
+    body = yaml.safe_dump(sections,
                           default_flow_style=False, sort_keys=True, default_style=None)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -253,9 +273,18 @@ def rotate(path: Path, name: str) -> tuple[str, str]:
     if section is None:
         raise ConfigError([f"no credential named {name!r} in {str(path)!r}"])
     value = generate(section)
+    _retire(raw, name, raw[section][name])
     raw[section][name] = value
     _write(path, raw)
     return section, value
+
+
+def _retire(raw: dict, name: str, old: Any) -> None:
+    if not isinstance(old, str):
+        return
+    retired = raw.setdefault(RETIRED, {}) or {}
+    raw[RETIRED] = retired
+    retired[name] = (list(retired.get(name) or []) + [old])[-RETIRED_KEEP:]
 
 
 def remove(path: Path, name: str) -> str:
@@ -263,6 +292,6 @@ def remove(path: Path, name: str) -> str:
     section = _section_of(raw, name)
     if section is None:
         raise ConfigError([f"no credential named {name!r} in {str(path)!r}"])
-    del raw[section][name]
+    _retire(raw, name, raw[section].pop(name))
     _write(path, raw)
     return section

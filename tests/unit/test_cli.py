@@ -36,7 +36,13 @@ def test_new_user_new_key_rotate_remove(tmp_path):
     assert new != password
     assert yaml.safe_load(secrets.read_text())["users"]["alice"] == new
     assert run(["remove", "ci"], secrets).returncode == 0
-    assert yaml.safe_load(secrets.read_text())["keys"] == {}
+    data = yaml.safe_load(secrets.read_text())
+    assert data["keys"] == {}
+    # Old values are kept under retired: so the deploy can prove they are refused.
+    assert data["retired"] == {"alice": [password], "ci": [key]}
+    from ollama_gate.secrets import load_secrets
+    loaded = load_secrets(secrets)
+    assert [s.reveal() for s in loaded.retired["alice"]] == [password]
     assert run(["rotate", "nobody"], secrets).returncode == 1
 
 
