@@ -47,8 +47,8 @@ def missing_archives(settings, refs=None, base_dir: str = "") -> list[str]:
     """The local archive files that ``images_source = "archive"`` needs and that do not exist.
 
     Empty when the source is not "archive". ``refs`` defaults to the stack's images;
-    ``base_dir`` is the directory a relative ``images_archive_dir`` is taken from (the
-    deploy directory, as for pyinfra's own ``files.put``).
+    ``base_dir`` is the directory a relative ``images_archive_dir`` is taken from: the
+    directory pyinfra runs in (its ``state.cwd``, as for pyinfra's own ``files.put``).
     """
     if settings.images_source != "archive":
         return []

@@ -39,7 +39,7 @@ def present(
     + source: ``registry`` (``docker pull``) or ``archive`` (upload the ``docker save`` tar
       ``<archive_dir>/<archive_filename(ref)>`` and ``docker load`` it)
     + archive_dir: local directory of the archives (``images_archive_dir``), relative to the
-      deploy directory unless absolute
+      directory pyinfra runs in unless absolute
     + remote_dir: host directory the archive is uploaded to, then removed from; on disk, not a
       small tmpfs like ``/tmp`` can be (the Ollama image is gigabytes)
 
