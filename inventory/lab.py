@@ -1,0 +1,45 @@
+"""Inventory of the local lab: the hosts that `python -m tests.lab up` (make lab-up) started.
+
+Everything comes from .lab/lab.json: SSH port and key, auth mode (host 1 basic, host 2
+bearer, alternating), the lab's credential names, and the stand-in image archives, loaded
+with images_source = "archive" because the lab cannot reach Docker Hub.
+
+    pyinfra -y inventory/lab.py deploy.py
+"""
+
+import json
+import os
+from pathlib import Path
+
+_STATE = Path(__file__).resolve().parent.parent / ".lab" / "lab.json"
+if not _STATE.exists():
+    raise SystemExit(f"{_STATE} does not exist: start the lab first (make lab-up, or "
+                     "python -m tests.lab up)")
+_lab = json.loads(_STATE.read_text())
+
+# The lab's credentials are in the lab's own secrets file, never in the real one.
+os.environ["OLLAMA_GATE_SECRETS"] = _lab["secrets_file"]
+
+
+def _host(entry: dict) -> tuple:
+    return (entry["name"], {
+        "ssh_hostname": entry["ssh_host"],
+        "ssh_port": entry["ssh_port"],
+        "ssh_user": entry["ssh_user"],
+        "ssh_key": _lab["ssh_key"],
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+        "auth_mode": entry["auth_mode"],
+        "auth_credentials": [c["name"] for c in entry["credentials"]],
+        # Docker's own apt repository is out of reach here; Debian's docker.io is not.
+        "docker_install_method": "distro",
+        "images_source": "archive",
+        "images_archive_dir": _lab["images_archive_dir"],
+        "images_ollama": _lab["images"]["ollama"],
+        "images_nginx": _lab["images"]["nginx"],
+        "images_openresty": _lab["images"]["openresty"],
+    })
+
+
+lab_basic = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "basic"]
+lab_bearer = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "bearer"]

@@ -1,0 +1,162 @@
+"""Hosts: the lab hosts, containers of the host image running systemd and sshd.
+
+Each host `ollama-gate-lab-N` publishes its sshd and the product's proxy port on
+127.0.0.1 only, keeps its nested Docker's data in the named volume
+`ollama-gate-lab-N-docker`, and lets root in with the lab's own ed25519 key.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+
+from . import (HOST_IMAGE, LABEL, PREFIX, PROXY_PORT_BASE, PROXY_PORT_IN_HOST, SSH_DIR,
+               SSH_KEY, SSH_PORT_BASE)
+from .run import docker, log, run
+
+# The flags that run systemd in a container on this kind of machine (no CAP_SYS_RESOURCE,
+# so no --privileged): shared/notes/lab-machines.md.
+SYSTEMD_FLAGS = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined", "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]
+
+
+def host_name(index: int) -> str:
+    """The container name of lab host index (1-based)."""
+    return f"{PREFIX}-{index}"
+
+
+def volume_name(index: int) -> str:
+    """The named volume holding /var/lib/docker of lab host index."""
+    return f"{host_name(index)}-docker"
+
+
+def ensure_ssh_key() -> str:
+    """Make the lab's ed25519 key pair once; return the public key."""
+    SSH_DIR.mkdir(parents=True, exist_ok=True)
+    SSH_DIR.chmod(0o700)
+    if not SSH_KEY.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", PREFIX, "-f", str(SSH_KEY)])
+    return SSH_KEY.with_suffix(".pub").read_text().strip()
+
+
+def port_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port (so the lab may publish it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(start: int, taken: set[int], tries: int = 200) -> int:
+    """The first free port from start that is not in taken."""
+    for port in range(start, start + tries):
+        if port not in taken and port_free(port):
+            taken.add(port)
+            return port
+    raise SystemExit(f"lab: no free port on 127.0.0.1 in {start}..{start + tries - 1}")
+
+
+def lab_containers() -> list[str]:
+    """Names of every container the lab made (by its label), running or not."""
+    out = docker("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}",
+                 capture=True).stdout
+    return sorted(out.split())
+
+
+def lab_volumes() -> list[str]:
+    """Names of every volume the lab made (by its label)."""
+    out = docker("volume", "ls", "-q", "--filter", f"label={LABEL}", capture=True).stdout
+    return sorted(out.split())
+
+
+def inspect(name: str) -> dict | None:
+    """docker inspect of container name, or None when there is none."""
+    result = docker("container", "inspect", name, check=False, capture=True)
+    if result.returncode != 0:
+        return None
+    return json.loads(result.stdout)[0]
+
+
+def published_port(info: dict, container_port: int) -> int | None:
+    """The 127.0.0.1 port that container_port/tcp is published on."""
+    bindings = (info["HostConfig"].get("PortBindings") or {}).get(f"{container_port}/tcp")
+    return int(bindings[0]["HostPort"]) if bindings else None
+
+
+def start_host(index: int, taken: set[int]) -> dict:
+    """Make (or start again) lab host index; return its name and ports."""
+    name = host_name(index)
+    info = inspect(name)
+    if info is None:
+        ssh_port = pick_port(SSH_PORT_BASE + index - 1, taken)
+        proxy_port = pick_port(PROXY_PORT_BASE + index - 1, taken)
+        log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, proxy 127.0.0.1:{proxy_port})")
+        docker("volume", "create", "--label", LABEL, volume_name(index), capture=True)
+        docker("run", "-d", "--name", name, "--hostname", name, "--label", LABEL,
+               *SYSTEMD_FLAGS, "-v", f"{volume_name(index)}:/var/lib/docker",
+               "-p", f"127.0.0.1:{ssh_port}:22",
+               "-p", f"127.0.0.1:{proxy_port}:{PROXY_PORT_IN_HOST}",
+               HOST_IMAGE, "/lib/systemd/systemd", capture=True)
+    else:
+        ssh_port = published_port(info, 22)
+        proxy_port = published_port(info, PROXY_PORT_IN_HOST)
+        taken.update({ssh_port, proxy_port})
+        if not info["State"]["Running"]:
+            log(f"starting {name} again")
+            docker("start", name, capture=True)
+    return {"name": name, "ssh_port": ssh_port, "proxy_port": proxy_port}
+
+
+def authorize_key(name: str, public_key: str) -> None:
+    """Let root on host name in with the lab key (written each time: the key may be new)."""
+    docker("exec", "-i", name, "sh", "-c",
+           "umask 077 && mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys",
+           input=(public_key + "\n").encode())
+
+
+def ssh_command(port: int, *command: str, batch: bool = True) -> list[str]:
+    """An ssh command line for root on the lab host at 127.0.0.1:port, with the lab key."""
+    return ["ssh", "-i", str(SSH_KEY), "-p", str(port), "-o", f"BatchMode={'yes' if batch else 'no'}",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "root@127.0.0.1", *command]
+
+
+def ssh(port: int, *command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run command on a lab host over real SSH; return the finished process (text output)."""
+    return subprocess.run(ssh_command(port, *command), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def wait_ssh(port: int, timeout: float = 90) -> float:
+    """Wait until root gets a shell over SSH on port; return the seconds it took."""
+    start = time.monotonic()
+    deadline = start + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            result = ssh(port, "true", timeout=10)
+            if result.returncode == 0:
+                return time.monotonic() - start
+            last = result.stderr.strip()
+        except subprocess.TimeoutExpired:
+            last = "ssh timed out"
+        time.sleep(0.5)
+    raise SystemExit(f"lab: no SSH on 127.0.0.1:{port} after {timeout:.0f} s ({last})")
+
+
+def remove_hosts() -> list[str]:
+    """Remove every lab container and volume (found by the lab's label); return their names."""
+    containers, volumes = lab_containers(), lab_volumes()
+    if containers:
+        docker("rm", "-f", "-v", *containers, capture=True)
+    if volumes:
+        docker("volume", "rm", "-f", *volumes, capture=True)
+    return containers + volumes

@@ -1,0 +1,105 @@
+"""State: .lab/lab.json, the machine-readable description of the running lab.
+
+inventory/lab.py, the demo's `endpoints` and the tests read it. It names credentials and
+says where their values are (the lab's secrets file); it holds no secret itself.
+
+    {"version": 1, "ssh_key": ".../.lab/ssh/id_ed25519", "secrets_file": ".../.lab/secrets.yml",
+     "images_archive_dir": ".../.lab/images",
+     "images": {"ollama": "...", "nginx": "...", "openresty": "..."},
+     "hosts": [{"name": "ollama-gate-lab-1", "ssh_host": "127.0.0.1", "ssh_port": 22201,
+                "ssh_user": "root", "proxy_port": 18881, "proxy_url": "http://127.0.0.1:18881",
+                "auth_mode": "basic", "credentials": [{"name": "lab-user-1", "section": "users"}]},
+               ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+from ollama_gate import PROJECT_DIR
+
+from . import (IMAGES_DIR, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE, SECRETS_FILE, SSH_KEY,
+               STATE_FILE)
+from .run import run
+
+VERSION = 1
+# auth_mode -> (secrets file section, the ollama_gate command that adds one, name stem).
+CREDENTIAL_KINDS = {"basic": ("users", "new-user", "lab-user"),
+                    "bearer": ("keys", "new-key", "lab-key")}
+
+
+def auth_mode(index: int) -> str:
+    """Host 1 basic, host 2 bearer, and so on alternating."""
+    return "basic" if index % 2 == 1 else "bearer"
+
+
+def _secrets_raw() -> dict:
+    if not SECRETS_FILE.exists():
+        return {}
+    return yaml.safe_load(SECRETS_FILE.read_text()) or {}
+
+
+def ensure_credential(index: int) -> dict:
+    """The lab credential of host index, added with the project's own CLI when missing."""
+    section, command, stem = CREDENTIAL_KINDS[auth_mode(index)]
+    name = f"{stem}-{index}"
+    if name not in (_secrets_raw().get(section) or {}):
+        env = dict(os.environ, OLLAMA_GATE_SECRETS=str(SECRETS_FILE))
+        # The value is printed once on stdout; it is in the secrets file, so drop it here.
+        run([sys.executable, "-m", "ollama_gate", command, name], env=env, capture=True)
+    return {"name": name, "section": section}
+
+
+def secret_value(name: str, state: dict | None = None) -> str:
+    """The value of the lab credential name, read from the lab's secrets file."""
+    path = (state or {}).get("secrets_file") or SECRETS_FILE
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    for section in ("users", "keys"):
+        if name in (raw.get(section) or {}):
+            return raw[section][name]
+    raise SystemExit(f"lab: no credential {name!r} in {path}")
+
+
+def host_entry(index: int, host: dict, credential: dict) -> dict:
+    """One host of lab.json."""
+    return {
+        "name": host["name"],
+        "ssh_host": "127.0.0.1",
+        "ssh_port": host["ssh_port"],
+        "ssh_user": "root",
+        "proxy_port": host["proxy_port"],
+        "proxy_url": f"http://127.0.0.1:{host['proxy_port']}",
+        "auth_mode": auth_mode(index),
+        "credentials": [credential],
+    }
+
+
+def write_state(hosts: list[dict]) -> dict:
+    """Write lab.json (mode 600, atomically) and return it."""
+    state = {
+        "version": VERSION,
+        "project_dir": str(PROJECT_DIR),
+        "ssh_key": str(SSH_KEY),
+        "secrets_file": str(SECRETS_FILE),
+        "images_archive_dir": str(IMAGES_DIR),
+        "images": {"ollama": OLLAMA_IMAGE, "nginx": NGINX_IMAGE, "openresty": OPENRESTY_IMAGE},
+        "hosts": hosts,
+    }
+    tmp = STATE_FILE.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(STATE_FILE)
+    return state
+
+
+def read_state() -> dict | None:
+    """lab.json, or None when the lab is not up."""
+    if not STATE_FILE.exists():
+        return None
+    return json.loads(STATE_FILE.read_text())
