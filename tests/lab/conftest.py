@@ -1,3 +1,3 @@
 """The lab's own tests use the shared `lab` fixture."""
 
-from tests.lab.fixtures import lab, lab_created  # noqa: F401
+from tests.lab.fixtures import lab  # noqa: F401

@@ -1,8 +1,12 @@
 """Fixtures: the `lab` session fixture, for the lab's own tests and the end-to-end tests.
 
-Use it from any conftest.py with `from tests.lab.fixtures import lab, lab_created  # noqa`.
-The lab is slow to make the first time (images), so these tests run only when asked:
-OLLAMA_GATE_LAB=1 (CI sets it). A lab that is already up is reused as it is, and left up.
+Use it from any conftest.py with `from tests.lab.fixtures import lab  # noqa: F401`.
+A lab that is already up (make lab-up, make demo) is reused as it is and left up. A lab
+this session brought up is taken down at its end, and that `down` is checked to leave
+nothing of the lab's behind (images and archives stay, for speed).
+
+OLLAMA_GATE_LAB=0 skips every lab test; =1 makes a lab that cannot come up a failure.
+Unset: a machine with no Docker engine and no way to start one (not root) skips them.
 """
 
 from __future__ import annotations
@@ -12,32 +16,49 @@ import os
 import pytest
 
 ENV_VAR = "OLLAMA_GATE_LAB"
-
-
-def _require_lab() -> None:
-    if os.environ.get(ENV_VAR) != "1":
-        pytest.skip(f"lab tests need a Docker engine and a few minutes: set {ENV_VAR}=1 "
-                    "(make lab-test)")
+# The lab this process brought up, shared by every conftest that imports the fixture.
+_made_here: dict = {}
 
 
 @pytest.fixture(scope="session")
-def lab_created() -> dict:
-    """{"created": True} when this test session brought the lab up itself (filled by `lab`)."""
-    return {"created": False}
-
-
-@pytest.fixture(scope="session")
-def lab(lab_created) -> dict:
-    """The parsed .lab/lab.json of a running lab, brought up (hosts=2) unless it is up."""
-    _require_lab()
+def lab():
+    """The parsed .lab/lab.json of a running lab (hosts: OLLAMA_GATE_LAB_HOSTS, default 2)."""
+    if os.environ.get(ENV_VAR) == "0":
+        pytest.skip(f"{ENV_VAR}=0: lab tests skipped")
+    from . import engine
     from .__main__ import status, up
     from .state import read_state
 
+    try:
+        engine.ensure_engine()
+    except SystemExit as e:
+        if os.environ.get(ENV_VAR) == "1":
+            pytest.fail(f"no Docker engine for the lab: {e}", pytrace=False)
+        pytest.skip(f"no Docker engine for the lab ({e}); {ENV_VAR}=1 makes this a failure")
     existing = read_state()
     try:
         if existing is not None and status() == 0:
-            return existing
-        lab_created["created"] = existing is None
-        return up(int(os.environ.get("OLLAMA_GATE_LAB_HOSTS", "2")))
+            yield existing
+            return
+        made = up(int(os.environ.get("OLLAMA_GATE_LAB_HOSTS", "2")))
     except SystemExit as e:  # the lab's errors are messages, not a reason to stop pytest
         pytest.fail(f"the lab did not come up: {e}", pytrace=False)
+    if existing is not None:
+        yield made  # someone's lab, started again: theirs to take down
+        return
+    _made_here["state"] = made
+    yield made
+    if _made_here.pop("state", None) is not None:
+        take_down_and_check()
+
+
+def take_down_and_check() -> None:
+    """`down`, then fail unless nothing of the lab is left but its images and archives."""
+    from . import SECRETS_FILE, SSH_DIR, STATE_FILE
+    from .__main__ import down
+    from .hosts import lab_containers, lab_volumes
+
+    down()
+    left = lab_containers() + lab_volumes()
+    left += [str(p) for p in (STATE_FILE, SECRETS_FILE, SSH_DIR) if p.exists()]
+    assert not left, f"`python -m tests.lab down` left these behind: {left}"

@@ -1,7 +1,7 @@
 """The lab itself: real SSH to systemd hosts without Docker, and stand-ins that answer.
 
-Run with OLLAMA_GATE_LAB=1 (see fixtures.py). The last test takes the lab down, and only
-when this session brought it up.
+The `lab` fixture (fixtures.py) brings the lab up when it is not, and then takes it down
+at the end of the session, checking that nothing is left behind.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from ollama_gate.images import archive_filename
 
 from . import (BASE_IMAGE, HOST_IMAGE, LABEL, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE,
-               SSH_DIR, SSH_KEY, STANDIN_IMAGES, STATE_FILE)
+               SSH_KEY, STANDIN_IMAGES)
 from .hosts import (SYSTEMD_FLAGS, authorize_key, lab_containers, lab_volumes, pick_port, ssh,
                     wait_ssh)
 from .images import image_exists
@@ -205,24 +205,29 @@ def test_ollama_standin_answers_the_api(run_standin):
     assert status == 200 and "models" in json.loads(body)
 
 
-# --- Last: down removes what the lab made, and nothing else -----------------------
+# --- down removes what the lab made, and nothing else -----------------------------
+# (A lab brought up by the tests is also taken down and checked by the fixture itself.)
 
-def test_down_removes_exactly_what_the_lab_made(lab, lab_created):
-    if not lab_created["created"]:
-        pytest.skip("the lab was up before these tests: not taking someone's lab down")
-    from .__main__ import down
+def test_down_spares_what_the_lab_did_not_make(lab, monkeypatch):
+    """down finds the lab's containers and volumes by label and name, not by a wide net."""
+    from . import hosts
 
-    bystander = "ollama-gate-lab-bystander-volume"
-    docker("volume", "create", bystander, capture=True)  # not labelled: not the lab's
+    bystander = "ollama-gate-lab-bystander"  # a look-alike name, but not labelled as the lab's
+    docker("volume", "create", bystander, capture=True)
     try:
-        down()
-        assert lab_containers() == [] and lab_volumes() == []
-        assert not STATE_FILE.exists() and not SSH_DIR.exists()
-        assert not Path(lab["secrets_file"]).exists()
-        # Images and archives stay, so the next `up` is fast.
-        for ref in (BASE_IMAGE, HOST_IMAGE, *STANDIN_IMAGES):
-            assert image_exists(ref) or ref == OLLAMA_IMAGE
-        assert docker("volume", "inspect", bystander, check=False,
-                      capture=True).returncode == 0
+        removals = []
+
+        def dry_docker(*args, **kwargs):
+            """Real docker for listing; removals are only recorded."""
+            if args[:2] in (("rm", "-f"), ("volume", "rm")):
+                removals.extend(args)
+                return None
+            return docker(*args, **kwargs)
+
+        monkeypatch.setattr(hosts, "docker", dry_docker)
+        hosts.remove_hosts()
+        targets = {name for name in removals if name.startswith("ollama-gate-lab")}
+        expected = {h["name"] for h in lab["hosts"]} | {f"{h['name']}-docker" for h in lab["hosts"]}
+        assert expected <= targets and bystander not in targets
     finally:
         docker("volume", "rm", "-f", bystander, check=False, capture=True)
