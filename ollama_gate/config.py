@@ -58,3 +58,22 @@ def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
 def inventory_hosts(inventory) -> list[tuple[str, dict]]:
     """(name, merged data) for each host of a pyinfra Inventory, without connecting."""
     return [(host.name, host.data.dict()) for host in inventory]
+
+
+_checked: dict[str, HostConfig] | None = None
+
+
+def config_for_host(host, inventory) -> HostConfig:
+    """The checked config of ``host``; the first call checks every host of the inventory,
+    so one bad host stops the whole run before any operation runs anywhere."""
+    global _checked
+    if _checked is None:
+        from pyinfra.api.exceptions import PyinfraError
+
+        try:
+            _checked = check_hosts(inventory_hosts(inventory), base_dir=Path.cwd())
+        except ConfigError as e:
+            raise PyinfraError(
+                f"ollama-gate: {len(e.errors)} problem(s) in the settings or secrets; "
+                f"no host was changed:\n{e}") from None
+    return _checked[host.name]

@@ -81,14 +81,16 @@ class StackState:
     # who listens on the published port: "" when nobody, else ss's process column
     port_listener: str | None = None
 
-    def up_to_date(self) -> bool:
-        """Every service of the file runs with the configuration the file describes."""
-        if not self.wanted_hashes:
-            return False
-        return all(
-            self.containers.get(svc, ("", ""))[0] == "running" and self.containers[svc][1] == h
-            for svc, h in self.wanted_hashes.items()
-        )
+
+
+def stack_up_to_date(stack: StackState) -> bool:
+    """Every service of the compose file runs with the configuration the file describes."""
+    if not stack.wanted_hashes:
+        return False
+    return all(
+        tuple(stack.containers.get(svc, ("", ""))) == ("running", wanted)
+        for svc, wanted in stack.wanted_hashes.items()
+    )
 
 
 class ComposeStack(FactBase):

@@ -14,7 +14,7 @@ from pyinfra.api.util import get_file_sha256
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from ..facts.stack import ComposeStack, StackFiles
+from ..facts.stack import ComposeStack, StackFiles, stack_up_to_date
 
 
 def _changed(ops: Sequence[OperationMeta]) -> bool:
@@ -120,6 +120,18 @@ def absent_files(paths: Sequence[str], stack_dir: str):
     yield "rm -rf " + " ".join(shlex.quote(p) for p in present)
 
 
+def unexpected_files(stack_dir: str, subdir: str, wanted) -> list[str]:
+    """Names of files in ``stack_dir/subdir`` that are not in ``wanted`` (left by an older
+    version or another mode); ``.previous`` backups are handled by ``reload_proxy``."""
+    prefix = f"{stack_dir}/{subdir}/"
+    files = host.get_fact(StackFiles, stack_dir=stack_dir)
+    return sorted(
+        p[len(prefix):] for p, f in files.items()
+        if f.kind == "f" and p.startswith(prefix) and p[len(prefix):] not in wanted
+        and not p.endswith(".previous")
+    )
+
+
 @operation()
 def up(stack_dir: str, project: str, port: int, changed_by: Sequence[OperationMeta] = ()):
     """
@@ -139,7 +151,7 @@ def up(stack_dir: str, project: str, port: int, changed_by: Sequence[OperationMe
                  project="ollama-gate", port=8880, changed_by=[compose_file])
     """
     stack = host.get_fact(ComposeStack, stack_dir=stack_dir, project=project, port=port)
-    if not _changed(changed_by) and stack.up_to_date():
+    if not _changed(changed_by) and stack_up_to_date(stack):
         host.noop("the Compose stack already runs as configured")
         return
     d = shlex.quote(stack_dir)
@@ -196,3 +208,4 @@ def preflight_port(stack_dir: str, project: str, port: int, bind: str):
             f"proxy_port: port {port} on {bind} is already in use by {stack.port_listener}; "
             "stop that service or choose another proxy_port")
     host.noop(f"port {port} is free or ours")
+    yield from ()  # a check only: never a command

@@ -1,0 +1,103 @@
+"""ollama-gate: make each host an authenticated Ollama endpoint.
+
+    pyinfra inventory/prod.py deploy.py          # deploy (add --dry to see what would change)
+
+This file only decides what runs and in which order; each concern is a module of
+ollama_gate/ that can be read alone. Every host's settings and secrets are checked
+before the first operation runs on any host.
+"""
+
+from pyinfra import host, inventory
+
+from ollama_gate.facts.stack import CredentialFileContents
+
+from ollama_gate import compose, credentials, proxy
+from ollama_gate.config import config_for_host
+from ollama_gate.operations import docker, images, models, stack, tls
+
+cfg = config_for_host(host, inventory)
+s = cfg.settings
+gid = proxy.proxy_worker_gid(s)
+d = s.stack_dir
+
+# --- Preflight: stop before changing anything ------------------------------------------
+stack.preflight_port(
+    name=f"Check that port {s.proxy_port} is free or already ours.",
+    stack_dir=d, project=s.stack_project, port=s.proxy_port, bind=s.proxy_bind,
+)
+
+# --- Docker engine ---------------------------------------------------------------------
+docker.engine(
+    name=f"Ensure Docker Engine and Compose v2 are installed ({s.docker_install_method}), started and enabled.",
+    method=s.docker_install_method,
+)
+docker.daemon_options(
+    name="Ensure Docker daemon options are set, restarting Docker only if they changed.",
+    options=s.docker_daemon_options,
+)
+docker.group_members(
+    name="Ensure the configured users are in the docker group.",
+    users=list(s.docker_users),
+)
+
+# --- Stack directory: credentials, proxy config, TLS, compose file ---------------------
+stack.directory(name=f"Ensure the stack directory {d} exists.", path=d, stack_dir=d, mode=0o755)
+# The proxy's workers (a uid/gid of the image, not of the host) read config and credentials.
+stack.directory(name="Ensure the proxy config directory exists.", path=f"{d}/proxy", stack_dir=d,
+                mode=0o750, gid=gid)
+stack.directory(name="Ensure the credentials directory exists.", path=f"{d}/auth", stack_dir=d,
+                mode=0o750, gid=gid)
+
+cred_name, cred_text = credentials.credential_file(
+    s.auth_mode, cfg.credentials, s.auth_htpasswd_scheme,
+    # .htpasswd lines whose salted hash still verifies are kept, so reruns change nothing.
+    current=host.get_fact(CredentialFileContents, path=f"{d}/auth/{credentials.HTPASSWD_FILE}")
+    if s.auth_mode == "basic" else None,
+)
+stack.file(
+    name="Write the credential file of the auth mode (names only in output, never values).",
+    path=f"{d}/auth/{cred_name}", content=cred_text, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
+)
+other = credentials.KEYS_FILE if s.auth_mode == "basic" else credentials.HTPASSWD_FILE
+stale = [f"{d}/auth/{other}"]
+
+tls_ops = []
+if s.proxy_tls == "off":
+    stale.append(f"{d}/tls")
+else:
+    stack.directory(name="Ensure the TLS directory exists.", path=f"{d}/tls", stack_dir=d, mode=0o750, gid=0)
+    tls_ops = tls.certificate(s, stack_dir=d)
+
+proxy_files = proxy.render_proxy_config(s)
+proxy_ops = [
+    stack.file(name=f"Write the proxy config {filename}.", path=f"{d}/proxy/{filename}", content=text,
+               stack_dir=d, mode=0o640, gid=gid, keep_previous=True)
+    for filename, text in sorted(proxy_files.items())
+]
+stale += [f"{d}/proxy/{f}" for f in stack.unexpected_files(d, "proxy", proxy_files)]
+stack.absent_files(name="Remove files the current settings no longer use.", paths=stale, stack_dir=d)
+
+compose_file = stack.file(name="Write the Compose file.", path=f"{d}/{compose.COMPOSE_FILE}",
+                          content=compose.render_compose(s), stack_dir=d, mode=0o644)
+
+# --- Images and the running stack -----------------------------------------------------
+images_op = images.present(
+    name=f"Ensure the stack's images are on the host ({s.images_source}).",
+    refs=list(s.images), source=s.images_source, archive_dir=s.images_archive_dir,
+)
+stack.up(
+    name="Ensure the Compose stack runs as configured.",
+    stack_dir=d, project=s.stack_project, port=s.proxy_port, changed_by=[compose_file, images_op],
+)
+# A changed proxy config or certificate is applied in place; a credential file needs nothing.
+stack.reload_proxy(
+    name="Reload the proxy if its config changed (nginx -t first).",
+    container=compose.container_name(s, "proxy"), conf_dir=f"{d}/proxy",
+    changed_by=[*proxy_ops, *tls_ops],
+)
+
+# --- Models -----------------------------------------------------------------------------
+models.pulled(
+    name=f"Ensure the models are pulled: {', '.join(s.models) or 'none'}.",
+    container=compose.container_name(s, "ollama"), models=list(s.models), prune=s.models_prune,
+)

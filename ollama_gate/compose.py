@@ -1,0 +1,29 @@
+"""Compose stack: the compose file of Ollama plus the proxy, rendered from templates/."""
+
+from __future__ import annotations
+
+import jinja2
+
+from . import TEMPLATES_DIR
+from .settings import Settings
+
+COMPOSE_FILE = "compose.yml"
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def container_port(settings: Settings) -> int:
+    """The port the proxy listens on inside its container."""
+    return 443 if settings.proxy_tls != "off" else 80
+
+
+def render_compose(settings: Settings) -> str:
+    bind = settings.proxy_bind
+    published_bind = f"[{bind}]" if ":" in bind else bind
+    return _env.get_template("compose.yml.j2").render(
+        s=settings, published_bind=published_bind, container_port=container_port(settings))
+
+
+def container_name(settings: Settings, service: str) -> str:
+    return f"{settings.stack_project}-{service}"

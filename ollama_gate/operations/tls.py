@@ -1,0 +1,61 @@
+"""TLS for the proxy: a certificate the user provides, or a self-signed one made on the host."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from ..facts.stack import StackFiles
+from ..settings import Settings, resolve_local_path
+from . import stack
+
+
+@operation()
+def self_signed(tls_dir: str, stack_dir: str, common_name: str, days: int = 825):
+    """
+    Create a self-signed certificate on the host once; later runs keep it (clients may
+    have pinned it). The private key is made on the host and never leaves it.
+
+    + tls_dir: directory for cert.pem and key.pem
+    + stack_dir: the stack directory (fact)
+    + common_name: the certificate's name (the host's name)
+    + days: validity (825 days is the longest most clients accept)
+
+    **Example:**
+
+    .. code:: python
+
+        tls.self_signed(name="Create a self-signed certificate.", tls_dir="/opt/ollama-gate/tls",
+                        stack_dir="/opt/ollama-gate", common_name="gpu1.example.com")
+    """
+    files = host.get_fact(StackFiles, stack_dir=stack_dir)
+    if f"{tls_dir}/cert.pem" in files and f"{tls_dir}/key.pem" in files:
+        host.noop("a certificate is already in place")
+        return
+    cn = shlex.quote(f"/CN={common_name}")
+    san = shlex.quote(f"subjectAltName=DNS:{common_name},DNS:localhost,IP:127.0.0.1")
+    t = shlex.quote(tls_dir)
+    yield (f"umask 077 && openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days {days} "
+           f"-subj {cn} -addext {san} -keyout {t}/key.pem -out {t}/cert.pem && chmod 600 {t}/key.pem "
+           f"&& chmod 644 {t}/cert.pem")
+
+
+def certificate(s: Settings, stack_dir: str) -> list:
+    """The operations that put the proxy's certificate in place; their metas tell the
+    reload whether anything changed."""
+    tls_dir = f"{stack_dir}/tls"
+    if s.proxy_tls == "self-signed":
+        return [self_signed(name="Ensure a self-signed TLS certificate exists.", tls_dir=tls_dir,
+                            stack_dir=stack_dir, common_name=host.name if "." in host.name else "localhost")]
+    base = Path.cwd()
+    cert = resolve_local_path(s.proxy_tls_cert, base).read_text()
+    key = resolve_local_path(s.proxy_tls_key, base).read_text()
+    return [
+        stack.file(name="Write the TLS certificate.", path=f"{tls_dir}/cert.pem", content=cert,
+                   stack_dir=stack_dir, mode=0o644),
+        stack.file(name="Write the TLS private key.", path=f"{tls_dir}/key.pem", content=key,
+                   stack_dir=stack_dir, mode=0o600, sensitive=True),
+    ]
