@@ -1,9 +1,15 @@
-# ollama-gate: the two commands of the project are `make demo` and `make test`.
+# ollama-gate. The two commands of the project:
+#   make demo   start the local lab, deploy the gate to it, print each endpoint
+#   make test   the whole test suite (unit, fixtures, real nginx, lab end-to-end)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+PYINFRA := $(VENV)/bin/pyinfra
+# Debian packages the tests use: a real nginx with the Lua module, wrk for the benchmark,
+# curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
+TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io make python3-venv
 
-.PHONY: venv test unit
+.PHONY: venv deps demo test unit integration e2e lab-up lab-down lab-status bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -11,8 +17,36 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install -q -r requirements.txt
 	touch $@
 
-unit: venv
-	$(PY) -m pytest -q tests/unit
+# System packages (Debian, as root); a no-op when they are there already.
+deps:
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -q --no-install-recommends $$missing; fi
 
-test: venv
+demo: venv deps
+	$(PY) -m tests.lab up
+	$(PYINFRA) -y inventory/lab.py deploy.py
+	$(PY) -m tests.lab endpoints
+
+lab-up: venv deps
+	$(PY) -m tests.lab up
+lab-status: venv
+	$(PY) -m tests.lab status
+lab-down: venv
+	$(PY) -m tests.lab down
+down: lab-down
+
+unit: venv
+	$(PY) -m pytest -q tests/unit tests/facts tests/operations
+
+integration: venv deps
+	$(PY) -m pytest -q tests/integration
+
+e2e: venv deps
+	$(PY) -m pytest -q tests/lab tests/e2e
+
+test: venv deps
 	$(PY) -m pytest -q tests
+
+bench: venv deps
+	$(PY) bench/proxy_bench.py
