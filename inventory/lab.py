@@ -17,8 +17,9 @@ if not _STATE.exists():
                      "python -m tests.lab up)")
 _lab = json.loads(_STATE.read_text())
 
-# The lab's credentials are in the lab's own secrets file, never in the real one.
-os.environ["OLLAMA_GATE_SECRETS"] = _lab["secrets_file"]
+# The lab's credentials are in the lab's own secrets file, never in the real one
+# (tests that rotate credentials point OLLAMA_GATE_LAB_SECRETS at a copy of it).
+os.environ["OLLAMA_GATE_SECRETS"] = os.environ.get("OLLAMA_GATE_LAB_SECRETS") or _lab["secrets_file"]
 
 
 def _host(entry: dict) -> tuple:
