@@ -167,6 +167,20 @@ class Gate(NginxProcess):
     def access_log(self) -> str:
         return self.access_log_path.read_text(errors="replace") if self.access_log_path.exists() else ""
 
+    def log_line(self, marker: str, seconds: float = 2.0) -> str:
+        """The access log line holding ``marker`` (e.g. a unique User-Agent).
+
+        nginx logs after the response is sent, so the line may lag the response a little.
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            for line in self.access_log().splitlines():
+                if marker in line:
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no access log line with {marker!r} after {seconds}s")
+            time.sleep(0.02)
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.prefix, ignore_errors=True)

@@ -47,12 +47,13 @@ ACCEPTED = [
 
 @pytest.mark.parametrize("case,authorization,name", ACCEPTED, ids=[c for c, _, _ in ACCEPTED])
 def test_valid_keys_pass_without_their_header(gate, upstream, case, authorization, name):
-    status, _, _ = request(gate.port, headers={"Authorization": authorization})
+    agent = f"test-accepted-{case}"
+    status, _, _ = request(gate.port, headers={"Authorization": authorization, "User-Agent": agent})
     assert status == 200
     seen = upstream.last()
     assert "authorization" not in seen["header_names"]
     assert seen["headers"]["host"] == "localhost:11434"
-    assert f" {name} [" in gate.access_log().splitlines()[-1]
+    assert f" {name} [" in gate.log_line(agent)
 
 
 REFUSED = [
@@ -117,12 +118,12 @@ def test_streamed_response_arrives_in_chunks(gate, upstream):
 
 
 def test_access_log_names_the_key_and_holds_no_secret(gate):
-    request(gate.port, path="/api/ps", headers=ALICE)
-    request(gate.port, path="/api/ps", headers={"Authorization": "Bearer og_secret_guess_value_123"})
+    request(gate.port, path="/api/ps", headers={**ALICE, "User-Agent": "log-valid"})
+    request(gate.port, path="/api/ps", headers={"Authorization": "Bearer og_secret_guess_value_123", "User-Agent": "log-wrong"})
+    assert " alice-laptop [" in gate.log_line("log-valid")
+    wrong = gate.log_line("log-wrong")
+    assert " - [" in wrong and " 401 " in wrong
     log = gate.access_log()
-    lines = [line for line in log.splitlines() if '"GET /api/ps' in line]
-    assert " alice-laptop [" in lines[-2]
-    assert " - [" in lines[-1] and " 401 " in lines[-1]
     for secret in list(KEYS.values()) + ["og_secret_guess_value_123", "Bearer", key_digest(KEYS["ci"])]:
         assert secret not in log
         assert secret not in gate.error_log()
