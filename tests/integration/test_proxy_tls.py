@@ -1,0 +1,118 @@
+"""HTTPS and config validity against a real nginx: every mode/TLS combination passes nginx -t."""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import ssl
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ollama_gate.credentials import key_digest
+from tests.integration.harness import NGINX, Gate, header_values, settings_for
+
+KEY = "og_tls_test_key_0123456789abcdefghij"
+KEYS_FILE = f"tls:{key_digest(KEY)}\n"
+AUTH = {"Authorization": "Bearer " + KEY}
+
+
+@pytest.fixture(scope="module")
+def certificate():
+    """A throwaway self-signed certificate for 127.0.0.1, as the deploy's self-signed mode makes."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=30,
+        )
+        yield {"cert.pem": cert.read_text(), "key.pem": key.read_text()}
+
+
+def tls_gate(start_gate, certificate, **overrides):
+    settings = settings_for("bearer", proxy_tls="provided", auth_fail_limit=1000, **overrides)
+    return start_gate(settings, label="tls", credentials=KEYS_FILE, tls_files=certificate)
+
+
+def client_context(certificate, tmp_path) -> ssl.SSLContext:
+    cafile = tmp_path / "ca.pem"
+    cafile.write_text(certificate["cert.pem"])
+    return ssl.create_default_context(cafile=str(cafile))
+
+
+def https_get(port, context, headers=None):
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        conn.request("GET", "/api/tags", headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheaders(), conn.sock.version()
+    finally:
+        conn.close()
+
+
+def test_https_serves_tls13_with_hsts(start_gate, certificate, tmp_path, upstream):
+    gate = tls_gate(start_gate, certificate)
+    status, headers, version = https_get(gate.port, client_context(certificate, tmp_path), AUTH)
+    assert status == 200
+    assert version == "TLSv1.3"
+    assert header_values(headers, "Strict-Transport-Security") == ["max-age=63072000"]
+    assert "authorization" not in upstream.last()["header_names"]
+    # Refusals carry HSTS too (no location overrides add_header).
+    status, headers, _ = https_get(gate.port, client_context(certificate, tmp_path))
+    assert status == 401
+    assert header_values(headers, "Strict-Transport-Security") == ["max-age=63072000"]
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+def test_tls12_is_accepted_and_older_versions_are_refused(start_gate, certificate, tmp_path):
+    gate = tls_gate(start_gate, certificate)
+    context = client_context(certificate, tmp_path)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    assert https_get(gate.port, context, AUTH)[2] == "TLSv1.2"
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.set_ciphers("ALL:@SECLEVEL=0")
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        https_get(gate.port, old, AUTH)
+
+
+def test_plain_http_on_the_tls_port_is_refused(start_gate, certificate):
+    gate = tls_gate(start_gate, certificate)
+    conn = http.client.HTTPConnection("127.0.0.1", gate.port, timeout=5)
+    conn.request("GET", "/api/tags", headers=AUTH)
+    assert conn.getresponse().status == 400
+    conn.close()
+
+
+def test_hsts_can_be_turned_off(start_gate, certificate, tmp_path):
+    gate = tls_gate(start_gate, certificate, proxy_hsts=False)
+    status, headers, _ = https_get(gate.port, client_context(certificate, tmp_path), AUTH)
+    assert status == 200
+    assert header_values(headers, "Strict-Transport-Security") == []
+
+
+@pytest.mark.parametrize("auth_mode", ["basic", "bearer"])
+@pytest.mark.parametrize("tls", ["off", "self-signed", "provided"])
+def test_every_combination_passes_nginx_t(upstream, certificate, auth_mode, tls):
+    gate = Gate(settings_for(auth_mode, proxy_tls=tls), upstream.port, label="check",
+                credentials="", tls_files=certificate)
+    try:
+        (gate.prefix / "tmp").mkdir()
+        result = subprocess.run(
+            [NGINX, "-t", "-p", str(gate.prefix), "-c", str(gate.prefix / "nginx.conf")],
+            capture_output=True, text=True, timeout=20,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "[warn]" not in result.stderr, result.stderr
+    finally:
+        gate.cleanup()
