@@ -1,0 +1,137 @@
+"""Facts from HTTP requests the host makes to its own proxy (curl on the host)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from io import StringIO
+
+from pyinfra.api import FactBase
+
+# Lines curl and the shell add after the response, so that status and exit code are data.
+STATUS_MARK = "__OLLAMA_GATE_HTTP_STATUS__"
+EXIT_MARK = "__OLLAMA_GATE_CURL_EXIT__"
+# Response headers kept (lower case); nothing else of the head is returned.
+KEPT_HEADERS = ("www-authenticate", "content-type")
+
+
+class SecretStdin(StringIO):
+    """The curl config fed on stdin. pyinfra prints a fact's arguments at -v and in
+    --debug (``_stdin=...``); this buffer prints as a placeholder, never as its text."""
+
+    def __repr__(self) -> str:
+        return "<hidden curl config>"
+
+    __str__ = __repr__
+
+
+def _config_quote(value: str) -> str:
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError("a curl config value cannot hold line breaks")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def curl_config(authorization: str | None) -> SecretStdin:
+    """The text for ``curl -K -``: the Authorization header, so it never is an argument
+    of a command line (visible in ``ps`` and in pyinfra's output)."""
+    if authorization is None:
+        return SecretStdin("")
+    return SecretStdin(f"header = {_config_quote('Authorization: ' + authorization)}\n")
+
+
+class HttpProbe(FactBase):
+    """
+    One HTTP request from the host, made by curl. Credentials are never arguments: pass
+    ``_stdin=curl_config(authorization)`` (read by ``curl -K -``). ``status`` is 0 when
+    nothing answered (``curl_exit`` says why: 7 refused, 28 timed out, 35/60 TLS).
+    JSON bodies are parsed: ``models`` are the names of ``/api/tags``, ``response`` the
+    text of a non-streamed ``/api/generate``; ``body`` keeps the first 2000 characters.
+
+    + url: the URL, e.g. ``http://127.0.0.1:8880/api/tags``
+    + method: GET or POST
+    + body: request body (JSON), sent with ``Content-Type: application/json``
+    + max_time: seconds curl may take in all
+    + insecure: accept the proxy's self-signed certificate (``-k``)
+
+    .. code:: python
+
+        {
+            "status": 401,
+            "www_authenticate": ['Basic realm="ollama-gate"'],
+            "content_type": "text/html",
+            "models": None,
+            "response": None,
+            "body": "<html>...",
+            "curl_exit": 0,
+        }
+    """
+
+    def requires_command(self, url: str, method: str = "GET", body: str | None = None,
+                         max_time: int = 30, insecure: bool = False) -> str:
+        return "curl"
+
+    def command(self, url: str, method: str = "GET", body: str | None = None,
+                max_time: int = 30, insecure: bool = False) -> str:
+        args = ["curl", "-sS", "-D", "-", "-K", "-", "--max-time", str(int(max_time)),
+                "-w", f"\\n{STATUS_MARK} %{{http_code}}\\n"]
+        if insecure:
+            args.append("-k")
+        if method not in ("GET", "POST"):
+            raise ValueError(f"HttpProbe: method {method!r} is not GET or POST")
+        if method == "POST":
+            args += ["-H", "Content-Type: application/json", "--data-binary", body or "{}"]
+        args.append(url)
+        # The exit code is printed, not returned: a refused connection is an answer here.
+        return " ".join(shlex.quote(a) for a in args) + f'; echo "{EXIT_MARK} $?"'
+
+    def process(self, output: list[str]) -> dict:
+        lines = [line.rstrip("\r") for line in output]
+        result: dict = {"status": 0, "www_authenticate": [], "content_type": None,
+                        "models": None, "response": None, "body": "", "curl_exit": None}
+        status_at = len(lines)
+        for i, line in enumerate(lines):
+            if line.startswith(STATUS_MARK + " "):
+                code = line.split()[1]
+                result["status"] = int(code) if code.isdigit() else 0
+                status_at = i
+            elif line.startswith(EXIT_MARK + " "):
+                code = line.split()[1]
+                result["curl_exit"] = int(code) if code.isdigit() else None
+
+        # curl -D - writes every response head (1xx ones too) before the body: keep the last.
+        i = 0
+        head: list[str] = []
+        while i < status_at and lines[i].startswith("HTTP/"):
+            head = []
+            i += 1
+            while i < status_at and lines[i] != "":
+                head.append(lines[i])
+                i += 1
+            i += 1  # the blank line ending the head
+        for line in head:
+            name, sep, value = line.partition(":")
+            if not sep:
+                continue
+            key = name.strip().lower()
+            if key == "www-authenticate":
+                result["www_authenticate"].append(value.strip())
+            elif key == "content-type":
+                result["content_type"] = value.strip()
+
+        body_lines = lines[i:status_at]
+        # -w starts with a newline so the mark is on its own line; drop that newline.
+        if body_lines and body_lines[-1] == "":
+            body_lines = body_lines[:-1]
+        body = "\n".join(body_lines)
+        result["body"] = body[:2000]
+        if "json" in (result["content_type"] or ""):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                if isinstance(data.get("models"), list):
+                    result["models"] = [m.get("name") for m in data["models"] if isinstance(m, dict)]
+                if isinstance(data.get("response"), str):
+                    result["response"] = data["response"]
+        return result

@@ -1,0 +1,128 @@
+"""Verify the endpoint from the host: every credential in, everyone else out, a report for CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, operation
+
+from ..config import HostConfig
+from ..facts.http import HttpProbe, curl_config
+from ..secrets import Secret
+from ..verify import Check, Probe, base_url, host_report, judge, plan, run_report, summary
+
+REPORT_ENV = "OLLAMA_GATE_REPORT"
+# A rewritten bearer key file is read by the proxy within a second, and a proxy that was
+# just (re)started may need a moment: failed checks are asked again for this long.
+SETTLE_SECONDS = 15
+RETRY_INTERVAL = 1
+
+# This run's report, path -> host -> entry. Hosts verify in parallel greenlets; each adds
+# its entry and rewrites the whole file, so the file always holds this run's hosts only.
+_reports: dict[Path, dict[str, dict]] = {}
+
+
+def report_path_for(settings, report_path: str | None = None) -> Path | None:
+    """Where the JSON report goes: the argument, else $OLLAMA_GATE_REPORT, else verify_report."""
+    value = report_path or os.environ.get(REPORT_ENV) or settings.verify_report
+    return Path(value).expanduser().resolve() if value else None
+
+
+def _flatten(retired: Mapping[str, Sequence[Secret]] | Iterable[Secret]) -> list[Secret]:
+    if isinstance(retired, Mapping):
+        return [s for values in retired.values() for s in values]
+    return list(retired)
+
+
+def _ask(probe: Probe, url: str, insecure: bool) -> dict | None:
+    # The Authorization header goes to curl on stdin (-K -), in a buffer that prints as a
+    # placeholder: never on a command line, never in pyinfra's output.
+    return host.get_fact(
+        HttpProbe, url=url + probe.path, method=probe.method, body=probe.body,
+        max_time=probe.max_time, insecure=insecure,
+        _stdin=curl_config(probe.auth.reveal() if probe.auth else None),
+    )
+
+
+def _write_report(path: Path, name: str, entry: dict) -> None:
+    hosts = _reports.setdefault(path, {})
+    hosts[name] = entry
+    report = run_report([h.name for h in host.state.inventory], hosts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _verification_failed(state, host) -> bool:
+    # The failures were logged above; returning False fails this host's operation (and the
+    # run's exit status) while the other hosts still finish their own verification.
+    return False
+
+
+@operation()
+def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable[Secret] = (),
+             report_path: str | None = None):
+    """
+    Prove the endpoint from the host itself, once the deploy has run: each credential gets
+    200 on ``/api/tags`` listing the models, a random wrong one and none get 401 with the
+    right challenge, every retired value gets 401, ``/api/pull`` gets 403, and (with
+    ``verify_generate``) one short ``/api/generate`` returns text. Failed checks are asked
+    again for a few seconds, then the host fails with one message per check (host, check,
+    credential name, expected and actual status). Nothing changes on the host: a
+    successful verification is a no-change operation.
+
+    + cfg: the host's checked config (``config_for_host``)
+    + retired: ``SecretsFile.retired`` (or its values): old values that must be refused
+    + report_path: JSON report for CI; default ``$OLLAMA_GATE_REPORT``, else ``verify_report``
+
+    **Example:**
+
+    .. code:: python
+
+        verify.endpoint(name="Verify the endpoint: credentials in, everyone else out.",
+                        cfg=cfg, retired=load_secrets().retired)
+    """
+    if not host.state.is_executing:
+        # Preparing: the stack may not run yet, so nothing can be proven; nothing changes.
+        host.noop("the endpoint is verified once the deploy has run")
+        return
+
+    s = cfg.settings
+    url = base_url(s)
+    insecure = s.proxy_tls != "off"
+    probes = plan(s, cfg.credentials, _flatten(retired))
+    checks: list[Check] = [judge(host.name, s, p, _ask(p, url, insecure)) for p in probes]
+
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while any(not c.ok for c in checks) and time.monotonic() < deadline:
+        time.sleep(RETRY_INTERVAL)
+        checks = [c if c.ok else judge(host.name, s, p, _ask(p, url, insecure)) for p, c in zip(probes, checks)]
+
+    address = host.data.get("ssh_hostname") or host.name
+    lines = summary(host.name, str(address), s, cfg.credentials)
+    path = report_path_for(s, report_path)
+    if path is not None:
+        _write_report(path, host.name, host_report(host.name, s, checks, lines))
+
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        for c in failed:
+            host.log_styled(f"verification failed: {c.message()}", fg="red", log_func=logger.error)
+        if path is not None:
+            host.log(f"verification report: {path}", logger.error)
+        yield FunctionCommand(_verification_failed, (), {})
+        return
+
+    host.log_styled(f"endpoint verified: {len(checks)} checks passed at {url}", fg="green")
+    for line in lines:
+        host.log(f"  {line}")
+    host.noop(f"endpoint verified ({len(checks)} checks)")

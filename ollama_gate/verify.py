@@ -1,0 +1,276 @@
+"""Verification: which requests prove an endpoint right, and how their answers are judged.
+
+Pure: settings, credentials and retired values in, ``Probe``s out; probe answers (the
+HttpProbe fact) in, ``Check``s out. ``operations/verify.py`` runs the probes on the host.
+A check names its credential, never the value; values live only in ``Probe.authorization``,
+which has no printable form.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import secrets as _random
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+# _B64TOKEN: what may follow "Bearer "; any other retired value is no key at all (400).
+from .secrets import _B64TOKEN, Secret
+from .settings import Settings
+
+# Check names (the report's "check" field and the failure messages).
+ACCEPTED = "credential-accepted"
+WRONG_REFUSED = "wrong-credential-refused"
+NONE_REFUSED = "no-credential-refused"
+RETIRED_REFUSED = "retired-credential-refused"
+ADMIN_FORBIDDEN = "admin-route-forbidden"
+GENERATE_TEXT = "generate-returns-text"
+
+# What ThingsBoard's Ollama form calls each auth mode.
+THINGSBOARD_AUTH = {"basic": "Basic", "bearer": "Token"}
+
+REFUSED = (401, 429)  # 429: refused by the failed-authentication rate limit (after a 401)
+ADMIN_BODY = "{}"  # Ollama would answer 400 "model is required"; nothing is pulled
+GENERATE_PROMPT = "Reply with one word: ready"
+
+
+def authorization(mode: str, name: str, value: str) -> Secret:
+    """The Authorization header a client of ``mode`` sends for credential ``name``, as a
+    Secret named after the credential (it prints as its name only)."""
+    if mode == "basic":
+        token = base64.b64encode(f"{name}:{value}".encode("utf-8")).decode("ascii")
+        return Secret(name, f"Basic {token}")
+    return Secret(name, f"Bearer {value}")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request the verification makes, with what it must answer."""
+
+    check: str
+    credential: str  # a name, "(none)" or "(random)"; never a value
+    method: str
+    path: str
+    expected: int
+    auth: Secret | None = field(default=None, repr=False, compare=False)
+    body: str | None = None
+    max_time: int = 30
+
+
+@dataclass(frozen=True)
+class Check:
+    """The judged answer of one probe, as the report and the messages show it."""
+
+    host: str
+    check: str
+    credential: str
+    method: str
+    path: str
+    expected: str
+    actual: str
+    ok: bool
+    detail: str = ""
+
+    def message(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return (f"{self.host}: check {self.check} failed for credential {self.credential} "
+                f"({self.method} {self.path}): expected {self.expected}, got {self.actual}{extra}")
+
+
+def base_url(settings: Settings) -> str:
+    """The proxy's URL as the host itself reaches it."""
+    scheme = "https" if settings.proxy_tls != "off" else "http"
+    address = ipaddress.ip_address(settings.proxy_bind)
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"{scheme}://{host}:{settings.proxy_port}"
+
+
+def normalize_model(name: str) -> str:
+    """How /api/tags names a model: without the default registry and namespace, with a tag."""
+    for prefix in ("registry.ollama.ai/", "library/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    return name
+
+
+def random_value(mode: str) -> str:
+    """A credential no client has: 256 random bits, shaped like the mode's values."""
+    return ("og_" if mode == "bearer" else "") + _random.token_urlsafe(32)
+
+
+def retired_to_probe(mode: str, credentials: Mapping[str, Secret], retired: Iterable[Secret]) -> list[Secret]:
+    """The retired values that must be refused now: those this host does not accept.
+
+    A value that is also a current value of the mode (a credential rotated back, or
+    renamed) is still accepted and is skipped; duplicates are probed once.
+    """
+    current = {(name, s.reveal()) for name, s in credentials.items()}
+    current_values = {s.reveal() for s in credentials.values()}
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for secret in retired:
+        value = secret.reveal()
+        accepted = (secret.name, value) in current if mode == "basic" else value in current_values
+        key = (secret.name, value) if mode == "basic" else ("", value)
+        if accepted or key in seen or (mode == "bearer" and not _B64TOKEN.fullmatch(value)):
+            continue
+        seen.add(key)
+        out.append(secret)
+    return out
+
+
+def plan(settings: Settings, credentials: Mapping[str, Secret], retired: Iterable[Secret] = (),
+         wrong_value: str | None = None) -> list[Probe]:
+    """Every request that proves the endpoint: each credential in, everyone else out.
+
+    + credentials: name -> value, the credentials this host accepts
+    + retired: old values (SecretsFile.retired) that must get 401 now
+    + wrong_value: the random wrong password or key (made here when not given)
+    """
+    mode = settings.auth_mode
+    wrong_value = wrong_value or random_value(mode)
+    names = sorted(credentials)
+    probes = [
+        Probe(ACCEPTED, name, "GET", "/api/tags", 200, authorization(mode, name, credentials[name].reveal()))
+        for name in names
+    ]
+    if mode == "basic":
+        # A known user with a wrong password (or an unknown user when there is none).
+        wrong_user = names[0] if names else "ollama-gate-verify"
+        probes.append(Probe(WRONG_REFUSED, f"{wrong_user} (random password)", "GET", "/api/tags", 401,
+                            authorization(mode, wrong_user, wrong_value)))
+    else:
+        probes.append(Probe(WRONG_REFUSED, "(random key)", "GET", "/api/tags", 401,
+                            authorization(mode, "", wrong_value)))
+    probes.append(Probe(NONE_REFUSED, "(none)", "GET", "/api/tags", 401))
+    for index, secret in enumerate(retired_to_probe(mode, credentials, retired)):
+        probes.append(Probe(RETIRED_REFUSED, f"{secret.name} (retired value {index + 1})", "GET", "/api/tags", 401,
+                            authorization(mode, secret.name, secret.reveal())))
+    if names:
+        first = names[0]
+        auth = authorization(mode, first, credentials[first].reveal())
+        probes.append(Probe(ADMIN_FORBIDDEN, first, "POST", "/api/pull", 403, auth, body=ADMIN_BODY))
+        if settings.verify_generate and settings.models:
+            body = json.dumps({"model": settings.models[0], "prompt": GENERATE_PROMPT, "stream": False,
+                               "options": {"num_predict": 16}})
+            probes.append(Probe(GENERATE_TEXT, first, "POST", "/api/generate", 200, auth, body=body,
+                                max_time=min(int(settings.proxy_read_timeout), 300)))
+    return probes
+
+
+def challenges(settings: Settings) -> dict[str, str]:
+    """The WWW-Authenticate a refused request must carry, per refusal check."""
+    realm = settings.auth_realm
+    if settings.auth_mode == "basic":
+        basic = f'Basic realm="{realm}"'
+        return {WRONG_REFUSED: basic, NONE_REFUSED: basic, RETIRED_REFUSED: basic}
+    bearer = f'Bearer realm="{realm}"'
+    invalid = f'{bearer}, error="invalid_token"'
+    return {WRONG_REFUSED: invalid, NONE_REFUSED: bearer, RETIRED_REFUSED: invalid}
+
+
+def _status_text(answer: Mapping) -> str:
+    status = answer.get("status") or 0
+    if status:
+        return str(status)
+    code = answer.get("curl_exit")
+    return f"no answer (curl exit {code})" if code is not None else "no answer"
+
+
+def judge(host: str, settings: Settings, probe: Probe, answer: Mapping | None) -> Check:
+    """Compare one probe's answer (the HttpProbe fact) with what it must be."""
+    def check(ok: bool, actual: str, detail: str = "", expected: str | None = None) -> Check:
+        return Check(host, probe.check, probe.credential, probe.method, probe.path,
+                     expected or str(probe.expected), actual, ok, detail)
+
+    if not answer:
+        return check(False, "no answer", "curl gave no output")
+    status = answer.get("status") or 0
+    actual = _status_text(answer)
+
+    if probe.expected == 401:
+        expected_text = "401 with WWW-Authenticate: " + challenges(settings)[probe.check]
+        if status == 429:
+            # Only a failed authentication reaches the rate limit, so this is a refusal too.
+            return check(True, "429", "refused by the failed-authentication rate limit", expected_text)
+        if status != 401:
+            return check(False, actual, expected=expected_text)
+        wanted = challenges(settings)[probe.check]
+        got = answer.get("www_authenticate") or []
+        if got != [wanted]:
+            return check(False, f"401 with WWW-Authenticate: {' | '.join(got) or '(none)'}",
+                         expected=expected_text)
+        return check(True, "401")
+
+    if status != probe.expected:
+        return check(False, actual)
+    if probe.check == ACCEPTED:
+        listed = answer.get("models")
+        if listed is None:
+            return check(False, actual, "the answer is not Ollama's model list")
+        have = {normalize_model(m) for m in listed if isinstance(m, str)}
+        missing = [m for m in settings.models if normalize_model(m) not in have]
+        if missing:
+            return check(False, f"{actual}, models listed: {', '.join(sorted(have)) or 'none'}",
+                         expected=f"200 listing {', '.join(settings.models)}")
+        return check(True, actual, f"models: {', '.join(sorted(have)) or 'none'}")
+    if probe.check == GENERATE_TEXT:
+        text = answer.get("response")
+        if not isinstance(text, str) or not text.strip():
+            return check(False, f"{actual} without generated text", expected="200 with generated text")
+        return check(True, actual, f"{len(text)} characters of text from {settings.models[0]}")
+    return check(True, actual)
+
+
+def judge_all(host: str, settings: Settings, probes: Sequence[Probe], answers: Sequence[Mapping | None]) -> list[Check]:
+    return [judge(host, settings, p, a) for p, a in zip(probes, answers)]
+
+
+def summary(host: str, address: str, settings: Settings, credentials: Mapping[str, Secret]) -> list[str]:
+    """The lines a person copies into ThingsBoard's Ollama form (secrets by name only)."""
+    scheme = "https" if settings.proxy_tls != "off" else "http"
+    if settings.proxy_bind not in ("0.0.0.0", "::"):
+        address = settings.proxy_bind
+    if ":" in address and not address.startswith("["):
+        address = f"[{address}]"
+    mode = settings.auth_mode
+    section = "users" if mode == "basic" else "keys"
+    names = ", ".join(sorted(credentials)) or "none"
+    if mode == "basic":
+        auth = f"Basic (username and password of one of: {names}; passwords under '{section}:' in the secrets file)"
+    else:
+        auth = f"Token (the Bearer key of one of: {names}; keys under '{section}:' in the secrets file)"
+    return [
+        f"Base URL:        {scheme}://{address}:{settings.proxy_port}",
+        f"Authentication:  {auth}",
+        f"Model ID:        {settings.models[0] if settings.models else '(no model configured)'}",
+    ]
+
+
+def host_report(host: str, settings: Settings, checks: Sequence[Check], summary_lines: Sequence[str]) -> dict:
+    """One host's entry of the JSON report."""
+    return {
+        "ok": all(c.ok for c in checks),
+        "auth_mode": settings.auth_mode,
+        "base_url": base_url(settings),
+        "model": settings.models[0] if settings.models else None,
+        "summary": list(summary_lines),
+        "failed": sum(1 for c in checks if not c.ok),
+        "checks": [asdict(c) for c in checks],
+    }
+
+
+def run_report(inventory: Sequence[str], hosts: Mapping[str, dict]) -> dict:
+    """The whole report: ok only when every host of the inventory was verified and passed."""
+    missing = [name for name in inventory if name not in hosts]
+    return {
+        "version": 1,
+        "ok": not missing and all(h["ok"] for h in hosts.values()),
+        "not_verified": missing,
+        "hosts": dict(sorted(hosts.items())),
+    }
