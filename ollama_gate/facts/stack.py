@@ -80,6 +80,8 @@ class StackState:
     wanted_hashes: dict[str, str] = field(default_factory=dict)
     # who listens on the published port: "" when nobody, else ss's process column
     port_listener: str | None = None
+    # host ports the project's proxy container publishes now
+    published: list = field(default_factory=list)
 
 
 
@@ -115,7 +117,8 @@ class ComposeStack(FactBase):
             "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null; "
             f"if [ -f '{stack_dir}/compose.yml' ]; then "
             f"docker compose --project-directory '{stack_dir}' -f '{stack_dir}/compose.yml' config --hash '*' "
-            "2>/dev/null | sed 's/^/wanted /'; fi; fi; "
+            "2>/dev/null | sed 's/^/wanted /'; fi; "
+            f"docker port '{project}-proxy' 2>/dev/null | sed 's/^/published /'; fi; "
             "if command -v ss >/dev/null 2>&1; then "
             f"ss -Htlnp 'sport = :{port}' | sed 's/^/listen /'; "
             f"else grep -qi ':{port:04X} [0-9A-F:]* 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null "
@@ -132,6 +135,11 @@ class ComposeStack(FactBase):
                 state.containers[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
             elif kind == "wanted" and len(parts) == 2:
                 state.wanted_hashes[parts[0]] = parts[1]
+            elif kind == "published" and parts:
+                # "80/tcp -> 0.0.0.0:8880"
+                port = parts[-1].rsplit(":", 1)[-1]
+                if port.isdigit() and int(port) not in state.published:
+                    state.published.append(int(port))
             elif kind == "listen":
                 listeners.append(parts[-1] if parts and parts[-1].startswith("users:") else rest.strip())
         state.port_listener = " ".join(listeners)

@@ -202,7 +202,7 @@ def preflight_port(stack_dir: str, project: str, port: int, bind: str):
     + port, bind: the published address
     """
     stack = host.get_fact(ComposeStack, stack_dir=stack_dir, project=project, port=port)
-    ours = stack.containers.get("proxy", ("", ""))[0] == "running"
+    ours = port in stack.published  # this stack's proxy already publishes it
     if stack.port_listener and not ours:
         raise OperationError(
             f"proxy_port: port {port} on {bind} is already in use by {stack.port_listener}; "

@@ -37,13 +37,16 @@ class Run:
         return {name: row[0] for name, row in self.results().items() if row[0] and name != "Grand total"}
 
 
-def deploy(*args: str, secrets: Path | None = None, timeout: int = 900, env: dict | None = None) -> Run:
-    """Run `pyinfra -y inventory/lab.py deploy.py` (plus args) from the project directory."""
+def deploy(*args: str, secrets: Path | None = None, timeout: int = 900, env: dict | None = None,
+           yes: bool = True) -> Run:
+    """Run `pyinfra -y inventory/lab.py deploy.py` (plus args) from the project directory.
+    With --dry pass yes=False: under -y pyinfra skips the change detection a dry run shows."""
     run_env = dict(os.environ, **(env or {}))
     if secrets is not None:
         run_env["OLLAMA_GATE_LAB_SECRETS"] = str(secrets)
-    proc = subprocess.run([PYINFRA, "-y", *args, "inventory/lab.py", "deploy.py"], cwd=PROJECT_DIR,
-                          env=run_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([PYINFRA, *(["-y"] if yes else []), *args, "inventory/lab.py", "deploy.py"],
+                          cwd=PROJECT_DIR, env=run_env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
     return Run(proc.returncode, proc.stdout + proc.stderr)
 
 

@@ -1,0 +1,137 @@
+"""deploy.py on real lab hosts: first run, no-change rerun, one credential changed, dry run,
+bad settings stopped before any host is touched."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import yaml
+
+from ollama_gate.secrets import load_secrets
+
+from .conftest import deploy, ssh
+
+
+def status_of(url: str, header: str | None = None) -> int:
+    req = urllib.request.Request(url)
+    if header:
+        req.add_header("Authorization", header)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def auth_header(mode: str, name: str, value: str) -> str:
+    if mode == "basic":
+        return "Basic " + base64.b64encode(f"{name}:{value}".encode()).decode()
+    return f"Bearer {value}"
+
+
+def credential(lab, host, secrets_path=None):
+    secrets = load_secrets(secrets_path or lab["secrets_file"])
+    name = host["credentials"][0]["name"]
+    return name, secrets.section(host["auth_mode"])[name].reveal()
+
+
+def stack_files(lab, index):
+    out = ssh(lab, index, "cd /opt/ollama-gate && find . -type f ! -name '*.previous' | sort | xargs sha256sum").stdout
+    return dict(reversed(line.split()) for line in out.splitlines())
+
+
+def containers(lab, index):
+    out = ssh(lab, index, "docker ps --format '{{.Names}} {{.ID}} {{.Status}}' | sort").stdout
+    return {line.split()[0]: line.split()[1] for line in out.splitlines()}
+
+
+def test_first_deploy_serves_both_modes(deployed):
+    lab = deployed["lab"]
+    for host in lab["hosts"]:
+        name, value = credential(lab, host)
+        url = host["proxy_url"] + "/api/tags"
+        assert status_of(url, auth_header(host["auth_mode"], name, value)) == 200
+        assert status_of(url, auth_header(host["auth_mode"], name, value + "x")) == 401
+        assert status_of(url) == 401
+    for index, host in enumerate(lab["hosts"]):
+        listed = ssh(lab, index, "docker exec ollama-gate-ollama ollama list").stdout
+        assert "gemma3:1b" in listed
+        # Credential files: root-owned, the proxy's group, no world bits; Ollama unpublished.
+        perms = ssh(lab, index, "stat -c '%U %a %n' /opt/ollama-gate/auth /opt/ollama-gate/auth/*").stdout
+        assert all(line.split()[0] == "root" and line.split()[1][-1] == "0" for line in perms.splitlines()), perms
+        ports = ssh(lab, index, "docker port ollama-gate-ollama").stdout
+        assert ports.strip() == ""
+
+
+def test_second_run_changes_nothing(deployed):
+    rerun = deploy()
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert rerun.results(), "no results table in pyinfra's output"
+    assert rerun.changed() == {}, rerun.changed()
+
+
+def test_changed_password_changes_only_the_credential_file(deployed, secrets_copy):
+    lab = deployed["lab"]
+    basic = next(i for i, h in enumerate(lab["hosts"]) if h["auth_mode"] == "basic")
+    host = lab["hosts"][basic]
+    name, old = credential(lab, host)
+    before_files = stack_files(lab, basic)
+    before_containers = containers(lab, basic)
+
+    data = yaml.safe_load(secrets_copy.read_text())
+    data["users"][name] = "a-new-password-for-the-e2e-test-0123"
+    secrets_copy.write_text(yaml.safe_dump(data))
+    run = deploy("--limit", host["name"], secrets=secrets_copy)
+    assert run.returncode == 0, run.output[-3000:]
+    assert list(run.changed()) == ["Write the credential file of the auth mode (names only in output, never values)."]
+
+    after_files = stack_files(lab, basic)
+    assert {k for k in after_files if after_files[k] != before_files.get(k)} == {"./auth/htpasswd"}
+    assert containers(lab, basic) == before_containers  # nothing re-created or restarted
+    url = host["proxy_url"] + "/api/tags"
+    assert status_of(url, auth_header("basic", name, "a-new-password-for-the-e2e-test-0123")) == 200
+    assert status_of(url, auth_header("basic", name, old)) == 401
+
+
+def test_dry_run_shows_the_change_but_makes_none(deployed, secrets_copy):
+    lab = deployed["lab"]
+    bearer = next(i for i, h in enumerate(lab["hosts"]) if h["auth_mode"] == "bearer")
+    host = lab["hosts"][bearer]
+    name, old = credential(lab, host)
+    before = stack_files(lab, bearer)
+    data = yaml.safe_load(secrets_copy.read_text())
+    new_key = "og_dry-run-key-that-must-never-be-printed-0123456789"
+    data["keys"][name] = new_key
+    secrets_copy.write_text(yaml.safe_dump(data))
+    run = deploy("--dry", "--diff", "--limit", host["name"], secrets=secrets_copy, yes=False)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "contents not shown" in run.output
+    detected = {line.strip().split("   ")[0]: line for line in run.output.splitlines() if "Write the" in line}
+    assert f"1 ({host['name']})" in detected["Write the credential file of the auth mode (names only in output, never values)."]
+    assert f"1 ({host['name']})" not in detected["Write the Compose file."]
+    assert new_key not in run.output and old not in run.output
+    assert stack_files(lab, bearer) == before
+    assert status_of(host["proxy_url"] + "/api/tags", auth_header("bearer", name, old)) == 200
+
+
+def test_bad_settings_stop_before_any_host_is_touched(deployed):
+    lab = deployed["lab"]
+    before = [stack_files(lab, i) for i in range(len(lab["hosts"]))]
+    run = deploy("--data", "proxy_port=70000", "--data", "models=['evil.example.com/x:1']")
+    assert run.returncode != 0
+    assert "no host was changed" in run.output
+    for host in lab["hosts"]:
+        assert f"{host['name']}: proxy_port: must be from 1 to 65535, got 70000" in run.output
+    assert [stack_files(lab, i) for i in range(len(lab["hosts"]))] == before
+
+
+def test_port_taken_by_another_process_is_refused(deployed):
+    lab = deployed["lab"]
+    # sshd holds port 22 on every lab host: publishing the proxy there must be refused.
+    run = deploy("--limit", lab["hosts"][0]["name"], "--data", "proxy_port=22")
+    assert run.returncode != 0
+    assert "proxy_port: port 22 on 0.0.0.0 is already in use by" in run.output, run.output
+    assert "Write the Compose file" not in run.changed()
