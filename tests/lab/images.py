@@ -8,6 +8,7 @@ ollama_gate.images.archive_filename, for the deploy's images_source = "archive".
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from . import (BASE_IMAGE, HOST_IMAGE, IMAGE_SOURCES, IMAGES_DIR, LABEL, NGINX_I
 from .run import docker, log, run
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+SOURCE_LABEL = "ollama-gate-lab.source"
 OLLAMA_DOCKERFILE = IMAGE_SOURCES / "ollama" / "Dockerfile"
 
 
@@ -79,13 +81,35 @@ def build_base() -> None:
             raise SystemExit(f"lab: docker import of the base failed: {result.stderr.strip()}")
 
 
-def build(ref: str, context: Path, dockerfile: Path | None = None, **build_args: str) -> None:
+def source_digest(context: Path, build_args: dict[str, str]) -> str:
+    """SHA-256 of what an image is built from: its context's files, build args and base.
+
+    Stored as a label, so an image whose Dockerfile or program changed is built again.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for key, value in sorted({**build_args, "BASE": image_id(BASE_IMAGE)}.items()):
+        digest.update(f"{key}={value}\0".encode())
+    return digest.hexdigest()
+
+
+def built_from(ref: str) -> str | None:
+    """The source digest label of image ref, or None when there is no such image."""
+    result = docker("image", "inspect", "-f", f'{{{{index .Config.Labels "{SOURCE_LABEL}"}}}}',
+                    ref, check=False, capture=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def build(ref: str, context: Path, source: str, no_cache: bool = False, **build_args: str) -> None:
     """docker build ref from context (labelled as the lab's, BASE = the lab's Debian)."""
-    args = ["build", "-q", "-t", ref, "--label", LABEL, "--build-arg", f"BASE={BASE_IMAGE}"]
+    args = ["build", "-q", *(["--no-cache"] if no_cache else []), "-t", ref,
+            "--label", LABEL, "--label", f"{SOURCE_LABEL}={source}",
+            "--build-arg", f"BASE={BASE_IMAGE}"]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
-    if dockerfile is not None:
-        args += ["-f", str(dockerfile)]
     docker(*args, str(context), capture=True)
 
 
@@ -113,7 +137,8 @@ def _recipes() -> dict[str, tuple[Path, dict[str, str]]]:
 
 
 def ensure_images(rebuild: bool = False, wait_ollama: float = 0) -> dict[str, float]:
-    """Build every missing lab image (all with rebuild) and save missing archives.
+    """Build every lab image that is missing or older than its sources (all with rebuild),
+    and save the stand-ins whose archive does not hold the image as it is now.
 
     Returns the seconds each step took, for the report of `up`.
     """
@@ -123,18 +148,24 @@ def ensure_images(rebuild: bool = False, wait_ollama: float = 0) -> dict[str, fl
         build_base()
         timings[BASE_IMAGE] = time.monotonic() - start
     for ref, (context, build_args) in _recipes().items():
-        if not rebuild and image_exists(ref):
-            continue
-        if ref == OLLAMA_IMAGE:
-            if not OLLAMA_DOCKERFILE.exists() and not wait_ollama:
+        if ref == OLLAMA_IMAGE and not OLLAMA_DOCKERFILE.exists():
+            if not wait_ollama:
                 log(f"WARNING: {OLLAMA_DOCKERFILE} is missing: no Ollama stand-in, so no "
                     "deploy on this lab yet")
                 continue
             wait_for_ollama_dockerfile(wait_ollama)
+        source = source_digest(context, build_args)
+        current = built_from(ref)
+        if current == source and not rebuild:
+            continue
+        if current is not None and not rebuild:
+            log(f"{ref}: its sources changed since it was built")
         log(f"building {ref}")
         step = time.monotonic()
-        build(ref, context, **build_args)
+        build(ref, context, source, no_cache=rebuild, **build_args)
         timings[ref] = time.monotonic() - step
+    if timings:
+        prune_old_images()
     IMAGES_DIR.mkdir(parents=True, exist_ok=True)
     for ref in STANDIN_IMAGES:
         if not image_exists(ref):
@@ -168,6 +199,11 @@ def archive_is_current(ref: str, archive: Path) -> bool:
     return id_file.exists() and id_file.read_text().strip() == image_id(ref)
 
 
+def prune_old_images() -> None:
+    """Remove the lab's images that a newer build left without a tag (unless still in use)."""
+    docker("image", "prune", "-f", "--filter", f"label={LABEL}", capture=True)
+
+
 def remove_images() -> list[str]:
     """Remove every lab image and the saved archives; return what was removed."""
     removed = []
@@ -175,6 +211,7 @@ def remove_images() -> list[str]:
         if image_exists(ref):
             docker("image", "rm", "-f", ref, capture=True)
             removed.append(ref)
+    prune_old_images()
     if IMAGES_DIR.exists():
         shutil.rmtree(IMAGES_DIR)
         removed.append(str(IMAGES_DIR))
