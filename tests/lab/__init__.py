@@ -4,6 +4,7 @@
 makes is named with PREFIX, so `down` removes exactly that and nothing else.
 """
 
+import os
 from pathlib import Path
 
 from ollama_gate import PROJECT_DIR
@@ -26,8 +27,18 @@ NGINX_IMAGE = f"{PREFIX}/nginx:1.28.0-standin"
 OPENRESTY_IMAGE = f"{PREFIX}/openresty:1.27.1.2-standin"
 # The stand-ins the deploy loads from archives (images_source = "archive").
 STANDIN_IMAGES = (OLLAMA_IMAGE, NGINX_IMAGE, OPENRESTY_IMAGE)
-# Every label the lab puts on what it makes, so `down` can find it by label as well.
+# The label on everything the lab makes (images, containers, volumes).
 LABEL = f"{PREFIX}=1"
+# One lab's hosts: ollama-gate-lab-1, -2 ... by default. Another name (it must start with
+# the prefix) gives a second lab beside it, e.g. a CI job next to a developer's lab; images
+# are shared, .lab/ is per checkout.
+LAB_NAME = os.environ.get("OLLAMA_GATE_LAB_NAME") or PREFIX
+if not LAB_NAME.startswith(PREFIX) or not LAB_NAME.replace("-", "").isalnum():
+    raise SystemExit(f"OLLAMA_GATE_LAB_NAME={LAB_NAME!r} must start with {PREFIX!r} and hold "
+                     "only letters, digits and '-'")
+# The label on this lab's containers and volumes: `down` removes those, and only those.
+LAB_LABEL_KEY = f"{PREFIX}.lab"
+LAB_LABEL = f"{LAB_LABEL_KEY}={LAB_NAME}"
 
 # The proxy port inside a lab host (group_data/all.py proxy_port default).
 PROXY_PORT_IN_HOST = 8880

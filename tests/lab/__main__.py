@@ -37,6 +37,11 @@ def up(n_hosts: int = 2, rebuild: bool = False, wait_ollama: float = 0) -> dict:
     timings = images.ensure_images(rebuild=rebuild, wait_ollama=wait_ollama)
     for what, seconds in timings.items():
         log(f"  {what}: {seconds:.1f} s")
+    if state.read_state() is None and (leftovers := hosts.lab_containers() + hosts.lab_volumes()):
+        # Lab hosts without a lab.json here were left by another run (a killed session, CI in
+        # another clone): their keys and deploys are not ours, so start from fresh hosts.
+        log(f"removing a lab left by an earlier run: {', '.join(leftovers)}")
+        hosts.remove_hosts()
     public_key = hosts.ensure_ssh_key()
     # Hosts beyond N belong to an earlier, bigger lab: remove them.
     wanted = {hosts.host_name(i) for i in range(1, n_hosts + 1)}

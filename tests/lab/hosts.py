@@ -1,7 +1,7 @@
 """Hosts: the lab hosts, containers of the host image running systemd and sshd.
 
-Each host `ollama-gate-lab-N` publishes its sshd and the product's proxy port on
-127.0.0.1 only, keeps its nested Docker's data in the named volume
+Each host `ollama-gate-lab-N` (`<OLLAMA_GATE_LAB_NAME>-N`) publishes its sshd and the
+product's proxy port on 127.0.0.1 only, keeps its nested Docker's data in the named volume
 `ollama-gate-lab-N-docker`, and lets root in with the lab's own ed25519 key.
 """
 
@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 
-from . import (HOST_IMAGE, LABEL, PREFIX, PROXY_PORT_BASE, PROXY_PORT_IN_HOST, SSH_DIR,
+from . import (HOST_IMAGE, LAB_LABEL, LAB_LABEL_KEY, LAB_NAME, LABEL, PREFIX, PROXY_PORT_BASE, PROXY_PORT_IN_HOST, SSH_DIR,
                SSH_KEY, SSH_PORT_BASE)
 from .run import docker, log, run
 
@@ -28,7 +28,7 @@ SYSTEMD_FLAGS = [
 
 def host_name(index: int) -> str:
     """The container name of lab host index (1-based)."""
-    return f"{PREFIX}-{index}"
+    return f"{LAB_NAME}-{index}"
 
 
 def volume_name(index: int) -> str:
@@ -64,17 +64,29 @@ def pick_port(start: int, taken: set[int], tries: int = 200) -> int:
     raise SystemExit(f"lab: no free port on 127.0.0.1 in {start}..{start + tries - 1}")
 
 
+def _ours(listing: str) -> list[str]:
+    """Names from `name|lab label` lines that belong to this lab.
+
+    Hosts made before labs had names carry no lab label: they are the default lab's.
+    """
+    names = []
+    for line in listing.splitlines():
+        name, _, lab = line.partition("|")
+        if lab == LAB_NAME or (not lab and LAB_NAME == PREFIX):
+            names.append(name)
+    return sorted(names)
+
+
 def lab_containers() -> list[str]:
-    """Names of every container the lab made (by its label), running or not."""
-    out = docker("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}",
-                 capture=True).stdout
-    return sorted(out.split())
+    """Names of every container this lab made (by its labels), running or not."""
+    return _ours(docker("ps", "-a", "--filter", f"label={LABEL}", "--format",
+                        f'{{{{.Names}}}}|{{{{.Label "{LAB_LABEL_KEY}"}}}}', capture=True).stdout)
 
 
 def lab_volumes() -> list[str]:
-    """Names of every volume the lab made (by its label)."""
-    out = docker("volume", "ls", "-q", "--filter", f"label={LABEL}", capture=True).stdout
-    return sorted(out.split())
+    """Names of every volume this lab made (by its labels)."""
+    return _ours(docker("volume", "ls", "--filter", f"label={LABEL}", "--format",
+                        f'{{{{.Name}}}}|{{{{.Label "{LAB_LABEL_KEY}"}}}}', capture=True).stdout)
 
 
 def inspect(name: str) -> dict | None:
@@ -99,8 +111,10 @@ def start_host(index: int, taken: set[int]) -> dict:
         ssh_port = pick_port(SSH_PORT_BASE + index - 1, taken)
         proxy_port = pick_port(PROXY_PORT_BASE + index - 1, taken)
         log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, proxy 127.0.0.1:{proxy_port})")
-        docker("volume", "create", "--label", LABEL, volume_name(index), capture=True)
+        docker("volume", "create", "--label", LABEL, "--label", LAB_LABEL, volume_name(index),
+               capture=True)
         docker("run", "-d", "--name", name, "--hostname", name, "--label", LABEL,
+               "--label", LAB_LABEL,
                *SYSTEMD_FLAGS, "-v", f"{volume_name(index)}:/var/lib/docker",
                "-p", f"127.0.0.1:{ssh_port}:22",
                "-p", f"127.0.0.1:{proxy_port}:{PROXY_PORT_IN_HOST}",
@@ -153,7 +167,7 @@ def wait_ssh(port: int, timeout: float = 90) -> float:
 
 
 def remove_hosts() -> list[str]:
-    """Remove every lab container and volume (found by the lab's label); return their names."""
+    """Remove every container and volume of this lab (found by its label); return their names."""
     containers, volumes = lab_containers(), lab_volumes()
     if containers:
         docker("rm", "-f", "-v", *containers, capture=True)

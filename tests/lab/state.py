@@ -23,7 +23,7 @@ import yaml
 
 from ollama_gate import PROJECT_DIR
 
-from . import (IMAGES_DIR, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE, SECRETS_FILE, SSH_KEY,
+from . import (IMAGES_DIR, LAB_NAME, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE, SECRETS_FILE, SSH_KEY,
                STATE_FILE)
 from .run import run
 
@@ -84,6 +84,7 @@ def write_state(hosts: list[dict]) -> dict:
     """Write lab.json (mode 600, atomically) and return it."""
     state = {
         "version": VERSION,
+        "lab_name": LAB_NAME,
         "project_dir": str(PROJECT_DIR),
         "ssh_key": str(SSH_KEY),
         "secrets_file": str(SECRETS_FILE),

@@ -17,7 +17,7 @@ import pytest
 
 from ollama_gate.images import archive_filename
 
-from . import (BASE_IMAGE, HOST_IMAGE, LABEL, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE,
+from . import (BASE_IMAGE, HOST_IMAGE, LAB_LABEL, LAB_NAME, LABEL, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE,
                SSH_KEY, STANDIN_IMAGES)
 from .hosts import (SYSTEMD_FLAGS, authorize_key, lab_containers, lab_volumes, pick_port, ssh,
                     wait_ssh)
@@ -26,7 +26,7 @@ from .run import docker
 
 
 def test_state_file_describes_each_host(lab):
-    assert [h["name"] for h in lab["hosts"]] == [f"ollama-gate-lab-{i + 1}"
+    assert [h["name"] for h in lab["hosts"]] == [f"{LAB_NAME}-{i + 1}"
                                                  for i in range(len(lab["hosts"]))]
     assert [h["auth_mode"] for h in lab["hosts"]][:2] == ["basic", "bearer"][:len(lab["hosts"])]
     for host in lab["hosts"]:
@@ -59,10 +59,10 @@ def test_hosts_have_their_own_ssh_host_keys(lab):
 
 def test_a_fresh_host_is_ssh_ready_quickly_without_docker(lab):
     """A new host of the host image (not the shared ones: a deploy may have run there)."""
-    name, port = "ollama-gate-lab-test-fresh", pick_port(28801, set())
+    name, port = f"{LAB_NAME}-test-fresh", pick_port(28801, set())
     docker("rm", "-f", name, check=False, capture=True)
     start = time.monotonic()
-    docker("run", "-d", "--name", name, "--label", LABEL, *SYSTEMD_FLAGS,
+    docker("run", "-d", "--name", name, "--label", LABEL, "--label", LAB_LABEL, *SYSTEMD_FLAGS,
            "-p", f"127.0.0.1:{port}:22", HOST_IMAGE, capture=True)
     try:
         authorize_key(name, SSH_KEY.with_suffix(".pub").read_text())
@@ -123,7 +123,7 @@ def run_standin(lab, tmp_path):
 
     def start(image: str, port_in_container: int, conf: str | None = None,
               args: tuple = ()) -> tuple[str, int]:
-        name = f"ollama-gate-lab-test-{len(names)}"
+        name = f"{LAB_NAME}-test-{len(names)}"
         port = pick_port(28881, set())
         volumes = []
         if conf is not None:
@@ -132,7 +132,7 @@ def run_standin(lab, tmp_path):
             (conf_dir / "test.conf").write_text(conf)
             volumes = ["-v", f"{conf_dir}:/etc/nginx/conf.d:ro"]
         docker("rm", "-f", name, check=False, capture=True)
-        docker("run", "-d", "--name", name, "--label", LABEL, *volumes,
+        docker("run", "-d", "--name", name, "--label", LABEL, "--label", LAB_LABEL, *volumes,
                "-p", f"127.0.0.1:{port}:{port_in_container}", image, *args, capture=True)
         names.append(name)
         return name, port
@@ -212,7 +212,7 @@ def test_down_spares_what_the_lab_did_not_make(lab, monkeypatch):
     """down finds the lab's containers and volumes by label and name, not by a wide net."""
     from . import hosts
 
-    bystander = "ollama-gate-lab-bystander"  # a look-alike name, but not labelled as the lab's
+    bystander = f"{LAB_NAME}-bystander"  # a look-alike name, but not labelled as the lab's
     docker("volume", "create", bystander, capture=True)
     try:
         removals = []
@@ -226,7 +226,7 @@ def test_down_spares_what_the_lab_did_not_make(lab, monkeypatch):
 
         monkeypatch.setattr(hosts, "docker", dry_docker)
         hosts.remove_hosts()
-        targets = {name for name in removals if name.startswith("ollama-gate-lab")}
+        targets = {name for name in removals if name.startswith(LAB_NAME)}
         expected = {h["name"] for h in lab["hosts"]} | {f"{h['name']}-docker" for h in lab["hosts"]}
         assert expected <= targets and bystander not in targets
     finally:
