@@ -205,7 +205,7 @@ def judge(host: str, settings: Settings, probe: Probe, answer: Mapping | None) -
         if got != [wanted]:
             return check(False, f"401 with WWW-Authenticate: {' | '.join(got) or '(none)'}",
                          expected=expected_text)
-        return check(True, "401")
+        return check(True, f"401 with WWW-Authenticate: {wanted}", expected=expected_text)
 
     if status != probe.expected:
         return check(False, actual)
