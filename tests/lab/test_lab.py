@@ -7,6 +7,7 @@ at the end of the session, checking that nothing is left behind.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import tarfile
 import time
@@ -231,3 +232,30 @@ def test_down_spares_what_the_lab_did_not_make(lab, monkeypatch):
         assert expected <= targets and bystander not in targets
     finally:
         docker("volume", "rm", "-f", bystander, check=False, capture=True)
+
+
+def test_lab_inventory_gives_each_host_its_mode_credentials_and_the_stand_ins(lab, monkeypatch):
+    from pyinfra.api import Config, State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    from ollama_gate import PROJECT_DIR
+
+    # The inventory points the deploy at the lab's secrets; undo that after this test.
+    monkeypatch.setenv("OLLAMA_GATE_SECRETS", "not-the-lab-secrets.yml")
+    with ctx_state.use(State(config=Config())):
+        inventory = make_inventory(str(PROJECT_DIR / "inventory" / "lab.py"), cwd=str(PROJECT_DIR))
+    data = {host.name: host.data.dict() for host in inventory}
+    assert os.environ["OLLAMA_GATE_SECRETS"] == lab["secrets_file"]
+    assert list(data) == [h["name"] for h in lab["hosts"] if h["auth_mode"] == "basic"] + [
+        h["name"] for h in lab["hosts"] if h["auth_mode"] == "bearer"]
+    for host in lab["hosts"]:
+        d = data[host["name"]]
+        assert (d["ssh_hostname"], d["ssh_port"], d["ssh_user"], d["ssh_key"]) == (
+            "127.0.0.1", host["ssh_port"], "root", lab["ssh_key"])
+        assert d["auth_mode"] == host["auth_mode"]
+        assert d["auth_credentials"] == [c["name"] for c in host["credentials"]]
+        assert (d["images_source"], d["images_archive_dir"]) == ("archive", lab["images_archive_dir"])
+        assert (d["images_ollama"], d["images_nginx"], d["images_openresty"]) == (
+            OLLAMA_IMAGE, NGINX_IMAGE, OPENRESTY_IMAGE)
+        assert d["docker_install_method"] == "distro"
