@@ -50,7 +50,9 @@ def ensure_engine(timeout: float = 60) -> None:
         if engine_answers():
             return
         time.sleep(0.5)
-    raise SystemExit(f"lab: dockerd did not answer within {timeout:.0f} s; see {DOCKERD_LOG}")
+    tail = DOCKERD_LOG.read_text(errors="replace").splitlines()[-15:] if DOCKERD_LOG.exists() else []
+    raise SystemExit(f"lab: dockerd did not answer within {timeout:.0f} s; the end of "
+                     f"{DOCKERD_LOG}:\n" + "\n".join(tail))
 
 
 def _start_dockerd() -> None:

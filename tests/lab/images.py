@@ -25,6 +25,7 @@ from .run import docker, log, run
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SOURCE_LABEL = "ollama-gate-lab.source"
+HUB_DEBIAN = "debian:trixie"
 OLLAMA_DOCKERFILE = IMAGE_SOURCES / "ollama" / "Dockerfile"
 
 
@@ -52,14 +53,17 @@ def debian_mirror() -> str:
 
 def build_base() -> None:
     """Make ollama-gate-lab/debian:trixie: debootstrap --variant=minbase + docker import."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        # debootstrap needs root on Debian; a laptop with Docker usually reaches Docker Hub.
+        log(f"not root on Debian: docker pull {HUB_DEBIAN} as the base instead of debootstrap")
+        if docker("pull", "-q", HUB_DEBIAN, check=False, capture=True).returncode == 0:
+            docker("tag", HUB_DEBIAN, BASE_IMAGE)
+            return
+        raise SystemExit("lab: the base image needs debootstrap (as root on Debian) or a "
+                         f"pullable {HUB_DEBIAN}; or tag any Debian 13 image as {BASE_IMAGE}")
     if not shutil.which("debootstrap"):
-        if os.geteuid() == 0 and shutil.which("apt-get"):
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            run(["apt-get", "install", "-y", "-qq", "debootstrap"], env=env)
-        else:
-            raise SystemExit("lab: debootstrap is needed to make the base image (apt-get "
-                             "install debootstrap, as root), or tag any Debian 13 image as "
-                             f"{BASE_IMAGE} yourself (docker tag debian:trixie {BASE_IMAGE})")
+        run(["apt-get", "install", "-y", "-qq", "debootstrap"],
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     mirror = debian_mirror()
     log(f"debootstrap trixie from {mirror} (about a minute)")
     with tempfile.TemporaryDirectory(prefix="ollama-gate-lab-rootfs-", dir="/var/tmp") as tmp:
