@@ -13,7 +13,8 @@ from ollama_gate.facts.stack import CredentialFileContents
 
 from ollama_gate import compose, credentials, proxy
 from ollama_gate.config import config_for_host
-from ollama_gate.operations import docker, images, models, stack, tls
+from ollama_gate.operations import docker, images, models, stack, system, tls, verify
+from ollama_gate.secrets import load_secrets, secrets_path
 
 cfg = config_for_host(host, inventory)
 s = cfg.settings
@@ -34,6 +35,10 @@ docker.engine(
 docker.daemon_options(
     name="Ensure Docker daemon options are set, restarting Docker only if they changed.",
     options=s.docker_daemon_options,
+)
+system.packages(
+    name="Ensure curl and CA certificates are installed (the verification uses curl on the host).",
+    packages=["curl", "ca-certificates"],
 )
 docker.group_members(
     name="Ensure the configured users are in the docker group.",
@@ -101,3 +106,10 @@ models.pulled(
     name=f"Ensure the models are pulled: {', '.join(s.models) or 'none'}.",
     container=compose.container_name(s, "ollama"), models=list(s.models), prune=s.models_prune,
 )
+
+# --- Verification: the right clients in, everyone else out ---------------------------
+if s.verify_enabled:
+    verify.endpoint(
+        name="Verify the endpoint: each credential in, wrong, missing and retired ones out.",
+        cfg=cfg, retired=load_secrets(secrets_path(), s.auth_password_min_length).retired,
+    )

@@ -40,6 +40,9 @@ proxy_tls_cert = ""
 proxy_tls_key = ""
 # Send Strict-Transport-Security when TLS is on.
 proxy_hsts = True
+# The URL clients use, for the summary and report ("" = http(s)://<host>:<proxy_port>);
+# set it when a load balancer, NAT or port mapping stands in between.
+proxy_public_url = ""
 
 # --- Images ---------------------------------------------------------------------
 # Pinned references (a tag other than latest, or a digest).

@@ -32,6 +32,8 @@ def _host(entry: dict) -> tuple:
         "ssh_strict_host_key_checking": "no",
         "auth_mode": entry["auth_mode"],
         "auth_credentials": [c["name"] for c in entry["credentials"]],
+        # The lab maps each host's proxy_port to its own port on 127.0.0.1.
+        "proxy_public_url": entry["proxy_url"],
         # Docker's own apt repository is out of reach here; Debian's docker.io is not.
         "docker_install_method": "distro",
         "images_source": "archive",

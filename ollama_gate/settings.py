@@ -51,6 +51,7 @@ class Settings:
     proxy_tls_cert: str = ""
     proxy_tls_key: str = ""
     proxy_hsts: bool = True
+    proxy_public_url: str = ""
 
     images_ollama: str = "ollama/ollama:0.12.6"
     images_nginx: str = "nginx:1.28.0"
@@ -227,6 +228,9 @@ _CHECKS = {
     "proxy_tls_cert": _is_str,
     "proxy_tls_key": _is_str,
     "proxy_hsts": _is_bool,
+    "proxy_public_url": lambda v: _is_str(v) or (
+        None if v == "" or re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?", v)
+        else f"{v!r} must be empty or a URL like https://gpu1.example.com:8880"),
     "images_ollama": image_ref_error,
     "images_nginx": image_ref_error,
     "images_openresty": image_ref_error,

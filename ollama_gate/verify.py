@@ -245,8 +245,9 @@ def summary(host: str, address: str, settings: Settings, credentials: Mapping[st
         auth = f"Basic (username and password of one of: {names}; passwords under '{section}:' in the secrets file)"
     else:
         auth = f"Token (the Bearer key of one of: {names}; keys under '{section}:' in the secrets file)"
+    url = settings.proxy_public_url.rstrip("/") or f"{scheme}://{address}:{settings.proxy_port}"
     return [
-        f"Base URL:        {scheme}://{address}:{settings.proxy_port}",
+        f"Base URL:        {url}",
         f"Authentication:  {auth}",
         f"Model ID:        {settings.models[0] if settings.models else '(no model configured)'}",
     ]

@@ -12,6 +12,7 @@ from pyinfra.api import OperationError, operation
 from pyinfra.operations import apt, files, systemd
 
 from ollama_gate.facts.docker import DockerHost
+from ollama_gate.operations.system import packages_with_update
 
 INSTALL_METHODS = ("official", "distro", "none")
 
@@ -140,14 +141,6 @@ def daemon_json(options: dict) -> str:
     return json.dumps(options, indent=2, sort_keys=True) + "\n"
 
 
-def _packages_with_update(packages):
-    # `apt-get update` only when something will be installed: a no-change run stays offline.
-    commands = list(apt.packages._inner(packages=list(packages)))
-    if commands:
-        yield from apt.update._inner()
-        yield from commands
-
-
 @operation()
 def engine(method: str = "official"):
     """
@@ -180,7 +173,7 @@ def engine(method: str = "official"):
         # Docker's own instructions, the deb822 way, no apt-key:
         # https://docs.docker.com/engine/install/debian/#install-using-the-repository
         # https://docs.docker.com/engine/install/ubuntu/#install-using-the-repository
-        yield from _packages_with_update(("ca-certificates", "curl"))
+        yield from packages_with_update(("ca-certificates", "curl"))
         yield from files.directory._inner(path="/etc/apt/keyrings", mode="755")
         repo_commands = list(
             files.download._inner(src=f"{plan.repository}/gpg", dest=KEYRING, mode="644"),
@@ -193,9 +186,9 @@ def engine(method: str = "official"):
             yield from apt.update._inner()
             yield from apt.packages._inner(packages=list(plan.packages))
         else:
-            yield from _packages_with_update(plan.packages)
+            yield from packages_with_update(plan.packages)
     else:
-        yield from _packages_with_update(plan.packages)
+        yield from packages_with_update(plan.packages)
 
     if info["service_active"] and info["service_enabled"]:
         host.noop(f"docker {info['docker_server']} is already running and enabled")

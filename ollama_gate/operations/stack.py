@@ -76,7 +76,6 @@ def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 
                    content=text, stack_dir="/opt/ollama-gate")
     """
     current = host.get_fact(StackFiles, stack_dir=stack_dir).get(path)
-    data = content.encode("utf-8")
     wanted_sha = get_file_sha256(StringIO(content))
     quoted = shlex.quote(path)
 
@@ -92,9 +91,12 @@ def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 
                     logger.info("  %s", line)
         if keep_previous and current is not None:
             yield f"cp -p {quoted} {quoted}.previous"
-        yield FileUploadCommand(StringIO(data.decode("utf-8")), path,
-                                remote_temp_filename=host.get_temp_filename(path))
-        yield f"chown 0:{gid} {quoted} && chmod {mode:o} {quoted}"
+        # Upload beside the file and rename over it: readers (nginx on every request, the
+        # Lua key cache) see the old file or the new one, never a half-written one.
+        staged = f"{path}.ollama-gate-new"
+        yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=host.get_temp_filename(staged))
+        yield (f"chown 0:{gid} {shlex.quote(staged)} && chmod {mode:o} {shlex.quote(staged)} "
+               f"&& mv -f {shlex.quote(staged)} {quoted}")
         return
 
     if (current.uid, current.gid, current.mode) != (0, gid, mode):
