@@ -8,6 +8,8 @@ product's proxy port on 127.0.0.1 only, keeps its nested Docker's data in the na
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import time
@@ -38,6 +40,12 @@ def volume_name(index: int) -> str:
 
 def ensure_ssh_key() -> str:
     """Make the lab's ed25519 key pair once; return the public key."""
+    if not (shutil.which("ssh-keygen") and shutil.which("ssh")):
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            raise SystemExit("lab: the lab needs the OpenSSH client (ssh, ssh-keygen)")
+        log("installing openssh-client (ssh and ssh-keygen)")
+        run(["apt-get", "install", "-y", "-qq", "openssh-client"],
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     SSH_DIR.mkdir(parents=True, exist_ok=True)
     SSH_DIR.chmod(0o700)
     if not SSH_KEY.exists():
