@@ -18,7 +18,6 @@ Everything it makes is named ollama-gate-lab* (containers, volumes, images) or l
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys

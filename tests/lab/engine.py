@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from . import LAB_DIR
-from .run import log, run
+from .run import apt_install, log
 
 SOCKET = "/var/run/docker.sock"
 DOCKERD_LOG = LAB_DIR / "dockerd.log"
@@ -38,9 +38,7 @@ def ensure_engine(timeout: float = 60) -> None:
                          "the lab install docker.io and start dockerd)")
     if not shutil.which("dockerd"):
         log("installing docker.io (no Docker engine on this machine)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        run(["apt-get", "update", "-qq"], env=env)
-        run(["apt-get", "install", "-y", "-qq", "docker.io"], env=env)
+        apt_install("docker.io")
     if not shutil.which("docker"):
         raise SystemExit("lab: dockerd is installed but no docker client is on PATH")
     if not os.path.exists(SOCKET) or not engine_answers():

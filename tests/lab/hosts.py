@@ -14,9 +14,9 @@ import socket
 import subprocess
 import time
 
-from . import (HOST_IMAGE, LAB_LABEL, LAB_LABEL_KEY, LAB_NAME, LABEL, PREFIX, PROXY_PORT_BASE, PROXY_PORT_IN_HOST, SSH_DIR,
-               SSH_KEY, SSH_PORT_BASE)
-from .run import docker, log, run
+from . import (HOST_IMAGE, LAB_LABEL, LAB_LABEL_KEY, LAB_NAME, LABEL, PREFIX, PROXY_PORT_BASE,
+               PROXY_PORT_IN_HOST, SSH_DIR, SSH_KEY, SSH_PORT_BASE)
+from .run import apt_install, docker, log, run
 
 # The flags that run systemd in a container on this kind of machine (no CAP_SYS_RESOURCE,
 # so no --privileged): shared/notes/lab-machines.md.
@@ -44,8 +44,7 @@ def ensure_ssh_key() -> str:
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             raise SystemExit("lab: the lab needs the OpenSSH client (ssh, ssh-keygen)")
         log("installing openssh-client (ssh and ssh-keygen)")
-        run(["apt-get", "install", "-y", "-qq", "openssh-client"],
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        apt_install("openssh-client")
     SSH_DIR.mkdir(parents=True, exist_ok=True)
     SSH_DIR.chmod(0o700)
     if not SSH_KEY.exists():

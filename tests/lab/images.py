@@ -21,7 +21,7 @@ from ollama_gate.images import archive_filename
 
 from . import (BASE_IMAGE, HOST_IMAGE, IMAGE_SOURCES, IMAGES_DIR, LABEL, NGINX_IMAGE,
                OLLAMA_IMAGE, OPENRESTY_IMAGE, STANDIN_IMAGES)
-from .run import docker, log, run
+from .run import apt_install, docker, log, run
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SOURCE_LABEL = "ollama-gate-lab.source"
@@ -62,8 +62,7 @@ def build_base() -> None:
         raise SystemExit("lab: the base image needs debootstrap (as root on Debian) or a "
                          f"pullable {HUB_DEBIAN}; or tag any Debian 13 image as {BASE_IMAGE}")
     if not shutil.which("debootstrap"):
-        run(["apt-get", "install", "-y", "-qq", "debootstrap"],
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        apt_install("debootstrap")
     mirror = debian_mirror()
     log(f"debootstrap trixie from {mirror} (about a minute)")
     with tempfile.TemporaryDirectory(prefix="ollama-gate-lab-rootfs-", dir="/var/tmp") as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -28,3 +29,16 @@ def run(cmd: list[str], *, check: bool = True, capture: bool = False, input: byt
 def docker(*args: str, **kwargs) -> subprocess.CompletedProcess:
     """Run the docker client with args."""
     return run(["docker", *args], **kwargs)
+
+
+_apt_updated = False
+
+
+def apt_install(*packages: str) -> None:
+    """apt-get install packages (as root on Debian), after one apt-get update per run."""
+    global _apt_updated
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if not _apt_updated:
+        run(["apt-get", "update", "-qq"], env=env)
+        _apt_updated = True
+    run(["apt-get", "install", "-y", "-qq", *packages], env=env)

@@ -18,10 +18,9 @@ import pytest
 
 from ollama_gate.images import archive_filename
 
-from . import (BASE_IMAGE, HOST_IMAGE, LAB_LABEL, LAB_NAME, LABEL, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE,
-               SSH_KEY, STANDIN_IMAGES)
-from .hosts import (SYSTEMD_FLAGS, authorize_key, lab_containers, lab_volumes, pick_port, ssh,
-                    wait_ssh)
+from . import (HOST_IMAGE, LAB_LABEL, LAB_NAME, LABEL, NGINX_IMAGE, OLLAMA_IMAGE,
+               OPENRESTY_IMAGE, SSH_KEY)
+from .hosts import SYSTEMD_FLAGS, authorize_key, pick_port, ssh, wait_ssh
 from .images import image_exists
 from .run import docker
 
