@@ -72,6 +72,16 @@ def worker_readable(path: Path, content: str | bytes) -> None:
     os.replace(tmp, path)
 
 
+def worker_readable_dir(path: Path) -> None:
+    """Make ``path`` root:<worker gid> mode 0750, as the deploy makes its directories."""
+    path.mkdir()
+    path.chmod(0o750)
+    if os.geteuid() == 0:
+        os.chown(path, 0, proxy.FLAVORS[FLAVOR].worker_gid)
+    else:
+        path.chmod(0o755)
+
+
 def make_workdir(label: str) -> Path:
     # Not under pytest's tmp_path: its parents are 0700 and the workers run as nobody.
     path = Path(tempfile.mkdtemp(prefix=f"ollama-gate-{label}-", dir="/tmp"))
@@ -131,8 +141,7 @@ class Gate(NginxProcess):
         self.auth_dir = prefix / "auth"
         self.tls_dir = prefix / "tls"
         for path in (self.conf_dir, self.auth_dir, self.tls_dir):
-            path.mkdir()
-            path.chmod(0o755)
+            worker_readable_dir(path)
         self.access_log_path = prefix / "access.log"
         self.files = proxy.render_proxy_config(
             settings,
@@ -146,7 +155,7 @@ class Gate(NginxProcess):
             access_log=str(self.access_log_path),
         )
         for name, content in self.files.items():
-            (self.conf_dir / name).write_text(content)
+            worker_readable(self.conf_dir / name, content)
         (prefix / "nginx.conf").write_text(proxy.main_conf(
             FLAVOR, prefix=str(prefix), include=f"{self.conf_dir}/*.conf",
             user=os.geteuid() == 0, workers=workers,
