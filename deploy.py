@@ -92,7 +92,7 @@ images_op = images.present(
 )
 stack.up(
     name="Ensure the Compose stack runs as configured.",
-    stack_dir=d, project=s.stack_project, port=s.proxy_port, changed_by=[compose_file, images_op],
+    stack_dir=d, project=s.stack_project, changed_by=[compose_file, images_op],
 )
 # A changed proxy config or certificate is applied in place; a credential file needs nothing.
 stack.reload_proxy(

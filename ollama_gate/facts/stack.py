@@ -95,21 +95,73 @@ def stack_up_to_date(stack: StackState) -> bool:
     )
 
 
-class ComposeStack(FactBase):
+class PortState(FactBase):
     """
-    The Compose project's containers, the configuration hashes the current compose file
-    asks for (the same comparison `docker compose up` makes before recreating), and what
-    listens on the published port. Absent Docker gives an empty state.
+    Who listens on a port, and which host ports the project's proxy publishes now (the
+    preflight's question, without asking Compose for hashes).
 
     .. code:: python
 
-        StackState(containers={"ollama": ("running", "ab12..")}, wanted_hashes={"ollama": "ab12.."},
-                   port_listener='users:(("docker-proxy",pid=812,fd=7))')
+        StackState(port_listener='users:(("sshd",pid=82,fd=6))', published=[8880])
     """
 
     default = StackState
 
-    def command(self, stack_dir: str, project: str, port: int) -> str:
+    def command(self, project: str, port: int) -> str:
+        return (
+            "if command -v docker >/dev/null 2>&1; then "
+            f"docker port '{project}-proxy' 2>/dev/null | sed 's/^/published /'; fi; "
+            + _LISTEN.format(port=port, port_hex=f"{port:04X}")
+        )
+
+    def process(self, output: list[str]) -> StackState:
+        return _parse_stack(output)
+
+
+# What listens on a port: ss where it exists, else /proc/net/tcp (state 0A = LISTEN).
+_LISTEN = (
+    "if command -v ss >/dev/null 2>&1; then "
+    "ss -Htlnp 'sport = :{port}' | sed 's/^/listen /'; "
+    "else grep -qi ':{port_hex} [0-9A-F:]* 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null "
+    "&& echo 'listen unknown process'; fi; true"
+)
+
+
+def _parse_stack(output: list[str]) -> StackState:
+    state = StackState(port_listener="")
+    listeners = []
+    for line in output:
+        kind, _, rest = line.partition(" ")
+        parts = rest.split()
+        if kind == "container" and len(parts) >= 2:
+            state.containers[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+        elif kind == "wanted" and len(parts) == 2:
+            state.wanted_hashes[parts[0]] = parts[1]
+        elif kind == "published" and parts:
+            # "80/tcp -> 0.0.0.0:8880"
+            port = parts[-1].rsplit(":", 1)[-1]
+            if port.isdigit() and int(port) not in state.published:
+                state.published.append(int(port))
+        elif kind == "listen":
+            listeners.append(parts[-1] if parts and parts[-1].startswith("users:") else rest.strip())
+    state.port_listener = " ".join(listeners)
+    return state
+
+
+class ComposeStack(FactBase):
+    """
+    The Compose project's containers and the configuration hashes the current compose
+    file asks for (the same comparison `docker compose up` makes before recreating).
+    Absent Docker gives an empty state.
+
+    .. code:: python
+
+        StackState(containers={"ollama": ("running", "ab12..")}, wanted_hashes={"ollama": "ab12.."})
+    """
+
+    default = StackState
+
+    def command(self, stack_dir: str, project: str) -> str:
         return (
             "if command -v docker >/dev/null 2>&1; then "
             f"docker ps -a --filter 'label=com.docker.compose.project={project}' --format "
@@ -117,30 +169,8 @@ class ComposeStack(FactBase):
             "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null; "
             f"if [ -f '{stack_dir}/compose.yml' ]; then "
             f"docker compose --project-directory '{stack_dir}' -f '{stack_dir}/compose.yml' config --hash '*' "
-            "2>/dev/null | sed 's/^/wanted /'; fi; "
-            f"docker port '{project}-proxy' 2>/dev/null | sed 's/^/published /'; fi; "
-            "if command -v ss >/dev/null 2>&1; then "
-            f"ss -Htlnp 'sport = :{port}' | sed 's/^/listen /'; "
-            f"else grep -qi ':{port:04X} [0-9A-F:]* 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null "
-            "&& echo 'listen unknown process'; fi; true"
+            "2>/dev/null | sed 's/^/wanted /'; fi; fi; true"
         )
 
     def process(self, output: list[str]) -> StackState:
-        state = StackState(port_listener="")
-        listeners = []
-        for line in output:
-            kind, _, rest = line.partition(" ")
-            parts = rest.split()
-            if kind == "container" and len(parts) >= 2:
-                state.containers[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
-            elif kind == "wanted" and len(parts) == 2:
-                state.wanted_hashes[parts[0]] = parts[1]
-            elif kind == "published" and parts:
-                # "80/tcp -> 0.0.0.0:8880"
-                port = parts[-1].rsplit(":", 1)[-1]
-                if port.isdigit() and int(port) not in state.published:
-                    state.published.append(int(port))
-            elif kind == "listen":
-                listeners.append(parts[-1] if parts and parts[-1].startswith("users:") else rest.strip())
-        state.port_listener = " ".join(listeners)
-        return state
+        return _parse_stack(output)

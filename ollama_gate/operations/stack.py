@@ -14,7 +14,7 @@ from pyinfra.api.util import get_file_sha256
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from ..facts.stack import ComposeStack, StackFiles, stack_up_to_date
+from ..facts.stack import ComposeStack, PortState, StackFiles, stack_up_to_date
 
 
 def _changed(ops: Sequence[OperationMeta]) -> bool:
@@ -135,14 +135,13 @@ def unexpected_files(stack_dir: str, subdir: str, wanted) -> list[str]:
 
 
 @operation()
-def up(stack_dir: str, project: str, port: int, changed_by: Sequence[OperationMeta] = ()):
+def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = ()):
     """
     Bring the Compose project up when its file or images changed, or when its containers
     are not running with the configuration the file describes.
 
     + stack_dir: directory holding compose.yml
     + project: Compose project name (for the fact)
-    + port: the published port (for the fact)
     + changed_by: operations whose change requires `docker compose up -d`
 
     **Example:**
@@ -150,9 +149,9 @@ def up(stack_dir: str, project: str, port: int, changed_by: Sequence[OperationMe
     .. code:: python
 
         stack.up(name="Start the Compose stack.", stack_dir="/opt/ollama-gate",
-                 project="ollama-gate", port=8880, changed_by=[compose_file])
+                 project="ollama-gate", changed_by=[compose_file])
     """
-    stack = host.get_fact(ComposeStack, stack_dir=stack_dir, project=project, port=port)
+    stack = host.get_fact(ComposeStack, stack_dir=stack_dir, project=project)
     if not _changed(changed_by) and stack_up_to_date(stack):
         host.noop("the Compose stack already runs as configured")
         return
@@ -203,7 +202,7 @@ def preflight_port(stack_dir: str, project: str, port: int, bind: str):
     + stack_dir, project: the stack
     + port, bind: the published address
     """
-    stack = host.get_fact(ComposeStack, stack_dir=stack_dir, project=project, port=port)
+    stack = host.get_fact(PortState, project=project, port=port)
     ours = port in stack.published  # this stack's proxy already publishes it
     if stack.port_listener and not ours:
         raise OperationError(
