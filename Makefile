@@ -7,9 +7,9 @@ PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
 # Debian packages the tests use: a real nginx with the Lua module, wrk for the benchmark,
 # curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
-TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io make python3-venv
+TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client make python3-venv
 
-.PHONY: venv deps demo test unit integration e2e lab-up lab-down lab-status bench
+.PHONY: venv deps demo test unit integration e2e lab-up lab-down lab-clean lab-status down bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -35,6 +35,9 @@ lab-status: venv
 lab-down: venv
 	$(PY) -m tests.lab down
 down: lab-down
+# Also the lab's images and archives (the next lab-up builds them again, about 2 minutes).
+lab-clean: venv
+	$(PY) -m tests.lab down --images
 
 unit: venv
 	$(PY) -m pytest -q tests/unit tests/facts tests/operations
