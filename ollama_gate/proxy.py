@@ -241,6 +241,7 @@ def render_proxy_config(
         "tls_cert": f"{paths['tls_dir']}/{TLS_CERT_FILENAME}",
         "tls_key": f"{paths['tls_dir']}/{TLS_KEY_FILENAME}",
         "dhparam": f"{paths['conf_dir']}/{DHPARAM_FILENAME}",
+        "lua_file": LUA_FILENAME,
         "allowed_routes": ALLOWED_ROUTES,
         "admin_routes": ADMIN_ROUTES,
     }
