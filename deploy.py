@@ -38,7 +38,8 @@ docker.daemon_options(
 )
 system.packages(
     name="Ensure curl and CA certificates are installed (the verification uses curl on the host).",
-    packages=["curl", "ca-certificates"],
+    # openssl makes the self-signed certificate on the host.
+    packages=["curl", "ca-certificates", *(["openssl"] if s.proxy_tls == "self-signed" else [])],
 )
 docker.group_members(
     name="Ensure the configured users are in the docker group.",
