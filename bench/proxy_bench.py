@@ -4,7 +4,7 @@ Renders the real templates, starts a trivial upstream (an nginx answering a smal
 document) and the proxy on 127.0.0.1, drives each with wrk for a bounded time and prints
 one ratio per line (requests/s relative to the no-auth proxy) plus p99 latencies.
 
-    .venv/bin/python bench/proxy_bench.py [--seconds 4] [--rounds 3] [--connections 16]
+    .venv/bin/python bench/proxy_bench.py [--seconds 3] [--rounds 3] [--connections 16]
 
 Targets (issue 3): bearer with 10,000 keys >= 0.9x for valid keys and >= 1.0x for
 invalid ones; basic mode with the default settings (ssha) >= 0.8x; p99 <= 2x no-auth.
@@ -121,9 +121,11 @@ def keys_file(count: int) -> tuple[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=4, help="wrk duration per measurement (1-30)")
+    parser.add_argument("--seconds", type=int, default=3, help="wrk duration per measurement (1-30)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per scenario (1-9)")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="proxy worker processes (the openresty image runs 1, the nginx image auto)")
     args = parser.parse_args()
     seconds = max(1, min(args.seconds, 30))
     rounds = max(1, min(args.rounds, 9))
@@ -150,16 +152,18 @@ def main() -> int:
          harness.basic_header("bench", password)),
     ]
 
-    # Every proxy runs at once and the measurements interleave (round after round, each
-    # scenario once per round), so a slow spell of the machine hits all of them alike;
-    # each ratio is the median over rounds of scenario / no-auth of the same round.
-    load_before = os.getloadavg()
+    # Every proxy runs at once and the measurements interleave: each round measures the
+    # no-auth proxy before and after every scenario, and a scenario's ratio is taken
+    # against the mean of those two neighbours, so a slow spell of a shared machine hits
+    # both sides alike. The printed ratio is the median over rounds.
     upstream = start_upstream()
     gates = {}
     runs: dict[str, list] = {name: [] for name, *_ in scenarios}
+    auth_of = {name: authorization for name, _, _, authorization in scenarios}
     try:
         for name, settings, credentials, authorization in scenarios:
-            gate = harness.Gate(settings, upstream.port, label=f"bench-{name}", credentials=credentials)
+            gate = harness.Gate(settings, upstream.port, label=f"bench-{name}", credentials=credentials,
+                                workers=args.workers)
             gates[name] = gate
             if name == "noauth":
                 conf_path = gate.conf_dir / proxy.CONF_FILENAME
@@ -167,9 +171,13 @@ def main() -> int:
             gate.start()
             wrk(gate.port, 1, args.connections, authorization)  # warm-up, not measured
         for round_ in range(rounds):
-            for name, _, _, authorization in scenarios:
-                runs[name].append(measure(gates[name], seconds, args.connections, authorization))
-                rps, p99, bad, cpu = runs[name][-1]
+            order = ["noauth"]
+            for name, *_ in scenarios[1:]:
+                order += [name, "noauth"]
+            for name in order:
+                result = measure(gates[name], seconds, args.connections, auth_of[name])
+                runs[name].append(result)
+                rps, p99, bad, cpu = result
                 print(f"# round {round_ + 1} {name}: {rps:.0f} req/s, p99 {p99:.2f} ms, non-2xx {bad}, "
                       f"proxy cpu {cpu:.1f} us/request", file=sys.stderr)
     finally:
@@ -178,8 +186,17 @@ def main() -> int:
         upstream.stop()
         shutil.rmtree(upstream.prefix, ignore_errors=True)
 
+    per_round = len(scenarios) - 1
+
+    def neighbours(name: str, field: int) -> list[float]:
+        """For each run of ``name``, the mean of the no-auth runs just before and after it."""
+        index = [n for n, *_ in scenarios[1:]].index(name)
+        base = runs["noauth"]
+        return [(base[r * (per_round + 1) + index][field] + base[r * (per_round + 1) + index + 1][field]) / 2
+                for r in range(rounds)]
+
     def median_ratio(name: str, field: int) -> float:
-        return statistics.median(run[field] / base[field] for run, base in zip(runs[name], runs["noauth"]))
+        return statistics.median(run[field] / base for run, base in zip(runs[name], neighbours(name, field)))
 
     def median(name: str, field: int) -> float:
         return statistics.median(run[field] for run in runs[name])
@@ -192,11 +209,13 @@ def main() -> int:
         "basic_apr1": None,
     }
     print(f"noauth {median('noauth', 0):.0f} req/s p99 {median('noauth', 1):.2f} ms "
-          f"(median of {rounds} rounds of {seconds}s, {args.connections} connections)")
+          f"(median of {rounds} rounds of {seconds}s, {args.connections} connections, "
+          f"{args.workers} proxy worker(s))")
     for name, target in targets.items():
         ratio = median_ratio(name, 0)
         verdict = "" if target is None else f" target>={target} {'met' if ratio >= target else 'MISSED'}"
-        print(f"ratio {name} {ratio:.2f}x{verdict}")
+        spread = " ".join(f"{run[0] / base:.2f}" for run, base in zip(runs[name], neighbours(name, 0)))
+        print(f"ratio {name} {ratio:.2f}x{verdict} (rounds: {spread})")
     # Proxy CPU per request: steadier than throughput on a busy machine.
     print(f"cpu noauth {median('noauth', 3):.1f} us/request")
     for name in targets:

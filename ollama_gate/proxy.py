@@ -67,6 +67,8 @@ class Flavor:
     + load_modules: main-context ``load_module`` lines the build needs for Lua (empty when
       built in). conf.d sits inside ``http {}``, so these belong to the main nginx.conf.
     + main_conf: the main config that includes ``conf.d/*.conf`` inside ``http {}``.
+    + worker_processes: what that main config sets (main context, not ours to change from
+      conf.d); the benchmark's ``--workers`` mirrors it.
     """
 
     description: str
@@ -77,12 +79,13 @@ class Flavor:
     lua: bool
     load_modules: tuple
     main_conf: str
+    worker_processes: str
 
 
 # The one place where the images differ.
 FLAVORS = {
-    # Official `nginx` image (basic mode): /etc/nginx/nginx.conf says `user nginx;`,
-    # uid/gid 101. No Lua module.
+    # Official `nginx` image (basic mode): /etc/nginx/nginx.conf says `user nginx;`
+    # (uid/gid 101) and `worker_processes auto;`. No Lua module.
     "nginx": Flavor(
         description="official nginx image",
         worker_user="nginx",
@@ -92,10 +95,12 @@ FLAVORS = {
         lua=False,
         load_modules=(),
         main_conf="/etc/nginx/nginx.conf",
+        worker_processes="auto",
     ),
     # Official `openresty/openresty` bookworm image (bearer mode): its nginx.conf leaves
-    # `user` commented out, so workers run as nobody/nogroup (65534). Lua is built in and
-    # nginx links OpenSSL, so LuaJIT FFI finds SHA256() in the process.
+    # `user` commented out, so workers run as nobody/nogroup (65534); it sets no
+    # lua_package_path and `worker_processes 1`. Lua is built in and nginx links OpenSSL,
+    # so LuaJIT FFI finds SHA256() in the process.
     "openresty": Flavor(
         description="official openresty/openresty bookworm image",
         worker_user="nobody",
@@ -105,6 +110,7 @@ FLAVORS = {
         lua=True,
         load_modules=(),
         main_conf="/usr/local/openresty/nginx/conf/nginx.conf",
+        worker_processes="1",
     ),
     # Debian's nginx + libnginx-mod-http-lua (the tests and the benchmark): modules are
     # dynamic; the test harness writes its own main config with `user nobody nogroup;`,
@@ -122,6 +128,7 @@ FLAVORS = {
             "/usr/lib/nginx/modules/ngx_http_lua_module.so",
         ),
         main_conf="/etc/nginx/nginx.conf",
+        worker_processes="1",
     ),
 }
 
