@@ -226,15 +226,22 @@ def render_proxy_config(
             ("access_log", access_log),
         )
     }
+    realm = _check("auth_realm", settings.auth_realm, _REALM)
+    if realm.strip().lower() == "off":
+        # `auth_basic "off";` is nginx's switch to turn authentication off.
+        raise ValueError("proxy config: auth_realm='off' would turn nginx's auth_basic off")
+    max_body = _check("proxy_max_body", settings.proxy_max_body, _SIZE)
+    if int(max_body.rstrip("kKmMgG")) == 0:
+        raise ValueError("proxy config: proxy_max_body=0 would lift the request body limit")
     context = {
         "auth_mode": mode,
         "flavor": flavor,
         "flavor_description": FLAVORS[flavor].description,
-        "realm": _check("auth_realm", settings.auth_realm, _REALM),
+        "realm": realm,
         "fail_limit": fail_limit,
         # The first failure plus the burst pass at once; then one per 60/limit seconds.
         "fail_burst": fail_limit - 1,
-        "max_body": _check("proxy_max_body", settings.proxy_max_body, _SIZE),
+        "max_body": max_body,
         "read_timeout": read_timeout,
         "tls": tls,
         "hsts": bool(settings.proxy_hsts),
