@@ -225,3 +225,12 @@ def test_repeated_wrong_credentials_get_429_but_valid_clients_pass(start_gate, u
     assert status == 401
     assert header_values(headers, "WWW-Authenticate") == [CHALLENGE]
     assert "limiting requests" in gate.error_log()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"])
+def test_any_method_on_an_allowed_route_needs_auth(gate, upstream, method):
+    before = upstream.count()
+    assert request(gate.port, method, "/api/chat")[0] == 401
+    assert upstream.count() == before
+    assert request(gate.port, method, "/api/chat", headers=ALICE)[0] == 200
+    assert upstream.last()["method"] == method
