@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
 # Debian packages the tests use: a real nginx with the Lua module, wrk for the benchmark,
 # curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
-TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client make python3-venv
+TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client openssl make python3-venv
 
 .PHONY: venv deps demo test unit integration e2e lab-up lab-down lab-clean lab-status down bench
 

@@ -91,15 +91,17 @@ images_op = images.present(
     name=f"Ensure the stack's images are on the host ({s.images_source}).",
     refs=list(s.images), source=s.images_source, archive_dir=s.images_archive_dir,
 )
-stack.up(
+up = stack.up(
     name="Ensure the Compose stack runs as configured.",
     stack_dir=d, project=s.stack_project, changed_by=[compose_file, images_op],
 )
 # A changed proxy config or certificate is applied in place; a credential file needs nothing.
+# After `up` too: nginx resolves the ollama service at (re)load, and a re-created Ollama
+# container may have a new address.
 stack.reload_proxy(
-    name="Reload the proxy if its config changed (nginx -t first).",
+    name="Reload the proxy if its config changed or the stack was re-created (nginx -t first).",
     container=compose.container_name(s, "proxy"), conf_dir=f"{d}/proxy",
-    changed_by=[*proxy_ops, *tls_ops],
+    changed_by=[*proxy_ops, *tls_ops, up],
 )
 
 # --- Models -----------------------------------------------------------------------------

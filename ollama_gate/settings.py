@@ -168,6 +168,8 @@ def _size_error(value: Any) -> str | None:
         return err
     if not re.fullmatch(r"[0-9]+[kKmMgG]?", value):
         return f"{value!r} is not an nginx size (like 32m, 512k or 1g)"
+    if int(value.rstrip("kKmMgG")) == 0:
+        return "0 would mean no limit at all in nginx; give a size like 32m"
     return None
 
 
@@ -215,8 +217,10 @@ def _daemon_options_error(value: Any) -> str | None:
 _CHECKS = {
     "auth_mode": lambda v: _one_of(v, AUTH_MODES),
     "auth_credentials": lambda v: _name_list_error(v, "credential names from the secrets file"),
-    "auth_realm": lambda v: _is_str(v) or (None if re.fullmatch(r"[A-Za-z0-9 ._-]{1,64}", v)
-                                         else f"{v!r} must be 1-64 letters, digits, spaces or . _ -"),
+    "auth_realm": lambda v: _is_str(v) or (
+        f"{v!r} would switch authentication off (nginx reads auth_basic \"off\" as no auth)"
+        if v.strip().lower() == "off" else None if re.fullmatch(r"[A-Za-z0-9 ._-]{1,64}", v)
+        else f"{v!r} must be 1-64 letters, digits, spaces or . _ -"),
     "auth_htpasswd_scheme": lambda v: _one_of(v, HTPASSWD_SCHEMES),
     "auth_password_min_length": lambda v: _int_in(v, 12, 1024),
     "auth_fail_limit": lambda v: _int_in(v, 1, 100000),

@@ -54,6 +54,8 @@ def test_defaults_are_valid_and_match_group_data():
     ("auth_fail_limit", 0, "from 1"),
     ("auth_htpasswd_scheme", "md5", "must be one of"),
     ("auth_realm", 'a"b', "letters"),
+    ("auth_realm", "off", "switch authentication off"),
+    ("proxy_max_body", "0", "no limit"),
     ("verify_enabled", 1, "True or False"),
 ])
 def test_bad_value_is_refused_naming_the_setting(name, value, expect):

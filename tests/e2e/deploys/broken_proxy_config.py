@@ -19,6 +19,6 @@ broken = stack.file(
     stack_dir=s.stack_dir, mode=0o640, gid=proxy_worker_gid(s), keep_previous=True,
 )
 stack.reload_proxy(
-    name="Reload the proxy if its config changed (nginx -t first).",
+    name="Reload the proxy if its config changed or the stack was re-created (nginx -t first).",
     container=f"{s.stack_project}-proxy", conf_dir=conf_dir, changed_by=[broken],
 )
