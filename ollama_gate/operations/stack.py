@@ -7,7 +7,7 @@ from io import StringIO
 from typing import Sequence
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, OperationError, operation
+from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.output import format_text
 from pyinfra.api.util import get_file_sha256
@@ -15,6 +15,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
 from ..facts.stack import ComposeStack, PortState, StackFiles, stack_up_to_date
+from .util import fail_host
 
 
 def _changed(ops: Sequence[OperationMeta]) -> bool:
@@ -44,7 +45,8 @@ def directory(path: str, stack_dir: str, mode: int = 0o755, gid: int = 0):
     if current is None:
         yield f"mkdir -p {shlex.quote(path)}"
     elif current.kind != "d":
-        raise OperationError(f"{path} exists and is not a directory")
+        yield from fail_host(f"{path} exists and is not a directory; move it away and rerun")
+        return
     if current is None or current.uid != 0 or current.gid != gid:
         yield f"chown 0:{gid} {shlex.quote(path)}"
     if current is None or current.mode != mode:
@@ -76,6 +78,9 @@ def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 
                    content=text, stack_dir="/opt/ollama-gate")
     """
     current = host.get_fact(StackFiles, stack_dir=stack_dir).get(path)
+    if current is not None and current.kind != "f":
+        yield from fail_host(f"{path} exists and is not a regular file; move it away and rerun")
+        return
     wanted_sha = get_file_sha256(StringIO(content))
     quoted = shlex.quote(path)
 
@@ -96,7 +101,7 @@ def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 
         staged = f"{path}.ollama-gate-new"
         yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=host.get_temp_filename(staged))
         yield (f"chown 0:{gid} {shlex.quote(staged)} && chmod {mode:o} {shlex.quote(staged)} "
-               f"&& mv -f {shlex.quote(staged)} {quoted}")
+               f"&& mv -fT {shlex.quote(staged)} {quoted}")
         return
 
     if (current.uid, current.gid, current.mode) != (0, gid, mode):
@@ -205,8 +210,8 @@ def preflight_port(stack_dir: str, project: str, port: int, bind: str):
     stack = host.get_fact(PortState, project=project, port=port)
     ours = port in stack.published  # this stack's proxy already publishes it
     if stack.port_listener and not ours:
-        raise OperationError(
+        yield from fail_host(
             f"proxy_port: port {port} on {bind} is already in use by {stack.port_listener}; "
             "stop that service or choose another proxy_port")
+        return
     host.noop(f"port {port} is free or ours")
-    yield from ()  # a check only: never a command

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from pyinfra import host, logger
-from pyinfra.api import FunctionCommand, operation
+from pyinfra.api import operation
 
 from ..config import HostConfig
 from ..facts.http import HttpProbe, curl_config
 from ..secrets import Secret
 from ..verify import Check, Probe, base_url, host_report, judge, plan, run_report, summary
+from .util import fail_host
 
 REPORT_ENV = "OLLAMA_GATE_REPORT"
 # A rewritten bearer key file is read by the proxy within a second, and a proxy that was
@@ -60,12 +61,6 @@ def _write_report(path: Path, name: str, entry: dict) -> None:
         json.dump(report, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def _verification_failed(state, host) -> bool:
-    # The failures were logged above; returning False fails this host's operation (and the
-    # run's exit status) while the other hosts still finish their own verification.
-    return False
 
 
 @operation()
@@ -115,11 +110,12 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
 
     failed = [c for c in checks if not c.ok]
     if failed:
-        for c in failed:
+        for c in failed[:-1]:
             host.log_styled(f"verification failed: {c.message()}", fg="red", log_func=logger.error)
         if path is not None:
             host.log(f"verification report: {path}", logger.error)
-        yield FunctionCommand(_verification_failed, (), {})
+        # The other hosts still finish their own verification.
+        yield from fail_host(f"verification failed: {failed[-1].message()}")
         return
 
     host.log_styled(f"endpoint verified: {len(checks)} checks passed at {url}", fg="green")

@@ -135,3 +135,25 @@ def test_port_taken_by_another_process_is_refused(deployed):
     assert run.returncode != 0
     assert "proxy_port: port 22 on 0.0.0.0 is already in use by" in run.output, run.output
     assert "Write the Compose file" not in run.changed()
+
+
+def test_one_failing_host_does_not_hide_the_others(deployed):
+    lab = deployed["lab"]
+    if len(lab["hosts"]) < 2:
+        import pytest
+        pytest.skip("needs two lab hosts")
+    broken, healthy = lab["hosts"][0], lab["hosts"][1]
+    # A directory where the compose file belongs: writing it fails on that host only.
+    assert ssh(lab, 0, "mv /opt/ollama-gate/compose.yml /root/compose.yml.saved && "
+                       "mkdir /opt/ollama-gate/compose.yml").returncode == 0
+    try:
+        run = deploy()
+        assert run.returncode != 0
+        assert run.results()["Write the Compose file."] == (0, 1, 1)  # (success, error, no change)
+        assert f"[{healthy['name']}] endpoint verified" in run.output
+        assert f"[{broken['name']}] endpoint verified" not in run.output
+    finally:
+        assert ssh(lab, 0, "rm -rf /opt/ollama-gate/compose.yml && "
+                           "mv /root/compose.yml.saved /opt/ollama-gate/compose.yml").returncode == 0
+    healed = deploy()
+    assert healed.returncode == 0 and healed.changed() == {}, healed.output[-3000:]
