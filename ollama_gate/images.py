@@ -33,26 +33,6 @@ def normalize_ref(ref: str) -> str:
     return ref
 
 
-def stack_images(settings) -> list[str]:
-    """The images the stack runs: Ollama, and the proxy of the auth mode."""
-    return [settings.images_ollama, settings.proxy_image]
-
-
 def archive_path(archive_dir: str, ref: str, base_dir: str = "") -> str:
     """The local archive file of ``ref``: ``<base_dir>/<archive_dir>/<archive_filename(ref)>``."""
     return os.path.join(base_dir, archive_dir, archive_filename(ref))
-
-
-def missing_archives(settings, refs=None, base_dir: str = "") -> list[str]:
-    """The local archive files that ``images_source = "archive"`` needs and that do not exist.
-
-    Empty when the source is not "archive". ``refs`` defaults to the stack's images;
-    ``base_dir`` is the directory a relative ``images_archive_dir`` is taken from: the
-    directory pyinfra runs in (its ``state.cwd``, as for pyinfra's own ``files.put``).
-    """
-    if settings.images_source != "archive":
-        return []
-    if refs is None:
-        refs = stack_images(settings)
-    paths = [archive_path(settings.images_archive_dir, ref, base_dir) for ref in refs]
-    return [path for path in paths if not os.path.isfile(path)]

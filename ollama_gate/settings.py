@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .images import archive_filename
+from .images import archive_path
 
 AUTH_MODES = ("basic", "bearer")
 HTPASSWD_SCHEMES = ("ssha", "apr1", "sha512_crypt", "bcrypt")
@@ -161,6 +161,16 @@ def model_name_error(value: Any) -> str | None:
     if host is not None and host != OLLAMA_REGISTRY:
         return f"{value!r} names the registry host {host!r}; only models from {OLLAMA_REGISTRY} are pulled"
     return None
+
+
+def normalize_model(name: str) -> str:
+    """How `ollama list` and /api/tags name a model: without the default registry and namespace, with a tag."""
+    for prefix in ("registry.ollama.ai/", "library/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    return name
 
 
 def _size_error(value: Any) -> str | None:
@@ -314,14 +324,12 @@ def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
             elif not _local_path(v[name], base_dir).is_file():
                 errors.append(f"{name}: no such local file {str(_local_path(v[name], base_dir))!r}")
     if v["images_source"] == "archive":
-        archive_dir = _local_path(v["images_archive_dir"], base_dir)
         active = (v["images_ollama"], v["images_nginx"] if v["auth_mode"] == "basic" else v["images_openresty"])
         for ref in active:
-            if not (archive_dir / archive_filename(ref)).is_file():
-                errors.append(
-                    f"images_archive_dir: images_source is 'archive' but {str(archive_dir / archive_filename(ref))!r} "
-                    f"(docker save {ref}) does not exist"
-                )
+            path = archive_path(v["images_archive_dir"], ref, str(base_dir))
+            if not Path(path).is_file():
+                errors.append(f"images_archive_dir: images_source is 'archive' but {path!r} "
+                              f"(docker save {ref}) does not exist")
     return errors
 
 

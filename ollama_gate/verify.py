@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, Sequence
 
 # _B64TOKEN: what may follow "Bearer "; any other retired value is no key at all (400).
 from .secrets import _B64TOKEN, Secret
-from .settings import Settings
+from .settings import Settings, normalize_model
 
 # Check names (the report's "check" field and the failure messages).
 ACCEPTED = "credential-accepted"
@@ -86,16 +86,6 @@ def base_url(settings: Settings) -> str:
         address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
     host = f"[{address}]" if address.version == 6 else str(address)
     return f"{scheme}://{host}:{settings.proxy_port}"
-
-
-def normalize_model(name: str) -> str:
-    """How /api/tags names a model: without the default registry and namespace, with a tag."""
-    for prefix in ("registry.ollama.ai/", "library/"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-    if ":" not in name.rsplit("/", 1)[-1]:
-        name += ":latest"
-    return name
 
 
 def random_value(mode: str) -> str:

@@ -8,21 +8,7 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 
 from ollama_gate.facts.models import OllamaModels
-
-
-def ollama_container(settings) -> str:
-    """The Ollama container of the stack: compose project ``stack_project``, service ``ollama``.
-
-    The compose file sets ``container_name: <stack_project>-ollama``.
-    """
-    return f"{settings.stack_project}-ollama"
-
-
-def normalize_model(name: str) -> str:
-    """``name`` with its tag: Ollama lists ``gemma3`` as ``gemma3:latest``."""
-    if ":" not in name.rsplit("/", 1)[-1]:
-        return f"{name}:latest"
-    return name
+from ollama_gate.settings import normalize_model
 
 
 def model_changes(wanted, present, prune=False) -> tuple[list[str], list[str]]:
@@ -43,7 +29,7 @@ def pulled(container: str, models: list[str], prune: bool = False):
     """
     Pull the models that are missing from the Ollama container, one ``ollama pull`` each.
 
-    + container: the Ollama container (``ollama_container(settings)``)
+    + container: the Ollama container (``compose.container_name(settings, "ollama")``)
     + models: model names (``models``); ``gemma3`` means ``gemma3:latest``
     + prune: also remove (``ollama rm``) the models that are not in ``models``
 

@@ -2,9 +2,11 @@
 
 import pytest
 
-from ollama_gate.images import archive_filename, missing_archives, normalize_ref, stack_images
+from ollama_gate.images import normalize_ref
 from ollama_gate.operations.images import missing_refs
-from ollama_gate.operations.models import model_changes, normalize_model, ollama_container
+from ollama_gate.compose import container_name
+from ollama_gate.operations.models import model_changes
+from ollama_gate.settings import normalize_model
 from ollama_gate.settings import Settings
 
 
@@ -29,20 +31,9 @@ def test_missing_refs_keeps_order_and_spelling():
 
 
 def test_stack_images_follow_the_auth_mode():
-    assert stack_images(Settings()) == ["ollama/ollama:0.12.6", "nginx:1.28.0"]
+    assert Settings().images == ("ollama/ollama:0.12.6", "nginx:1.28.0")
     bearer = Settings(auth_mode="bearer")
-    assert stack_images(bearer) == ["ollama/ollama:0.12.6", "openresty/openresty:1.27.1.2-0-bookworm"]
-
-
-def test_missing_archives(tmp_path):
-    (tmp_path / "images").mkdir()
-    (tmp_path / "images" / archive_filename("nginx:1.28.0")).write_bytes(b"tar")
-    settings = Settings(images_source="archive", images_archive_dir="images")
-    assert missing_archives(settings, base_dir=str(tmp_path)) == [
-        str(tmp_path / "images" / "ollama_ollama_0.12.6.tar"),
-    ]
-    assert missing_archives(settings, ["nginx:1.28.0"], base_dir=str(tmp_path)) == []
-    assert missing_archives(Settings(), base_dir=str(tmp_path)) == []  # registry: nothing needed
+    assert bearer.images == ("ollama/ollama:0.12.6", "openresty/openresty:1.27.1.2-0-bookworm")
 
 
 def test_model_changes():
@@ -53,5 +44,11 @@ def test_model_changes():
     assert normalize_model("hf.co/org/model:Q4_K_M") == "hf.co/org/model:Q4_K_M"
 
 
-def test_ollama_container():
-    assert ollama_container(Settings(stack_project="gate")) == "gate-ollama"
+def test_container_names_follow_the_project():
+    assert container_name(Settings(stack_project="gate"), "ollama") == "gate-ollama"
+
+
+def test_default_registry_spellings_are_the_same_model():
+    # Accepted by the settings, listed by `ollama list` as gemma3:1b: never pulled again.
+    for name in ("gemma3:1b", "library/gemma3:1b", "registry.ollama.ai/library/gemma3:1b"):
+        assert model_changes([name], ["gemma3:1b"]) == ([], [])
