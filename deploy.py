@@ -14,7 +14,6 @@ from ollama_gate.facts.stack import CredentialFileContents
 from ollama_gate import compose, credentials, proxy
 from ollama_gate.config import config_for_host
 from ollama_gate.operations import docker, images, models, stack, system, tls, verify
-from ollama_gate.secrets import load_secrets, secrets_path
 
 cfg = config_for_host(host, inventory)
 s = cfg.settings
@@ -112,7 +111,4 @@ models.pulled(
 
 # --- Verification: the right clients in, everyone else out ---------------------------
 if s.verify_enabled:
-    verify.endpoint(
-        name="Verify the endpoint: each credential in, wrong, missing and retired ones out.",
-        cfg=cfg, retired=load_secrets(secrets_path(), s.auth_password_min_length).retired,
-    )
+    verify.verified(cfg)

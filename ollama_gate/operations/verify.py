@@ -14,7 +14,7 @@ from pyinfra.api import operation
 
 from ..config import HostConfig
 from ..facts.http import HttpProbe, curl_config
-from ..secrets import Secret
+from ..secrets import Secret, load_secrets, secrets_path
 from ..verify import Check, Probe, base_url, host_report, judge, plan, run_report, summary
 from .util import fail_host
 
@@ -122,3 +122,13 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     for line in lines:
         host.log(f"  {line}")
     host.noop(f"endpoint verified ({len(checks)} checks)")
+
+
+def verified(cfg: HostConfig, report_path: str | None = None):
+    """Verify ``cfg``'s endpoint, with the retired values of the secrets file: the call
+    deploy.py ends with and verify.py consists of."""
+    retired = load_secrets(secrets_path(), cfg.settings.auth_password_min_length).retired
+    return endpoint(
+        name="Verify the endpoint: each credential in, wrong, missing and retired ones out.",
+        cfg=cfg, retired=retired, report_path=report_path,
+    )

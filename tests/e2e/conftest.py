@@ -38,13 +38,13 @@ class Run:
 
 
 def deploy(*args: str, secrets: Path | None = None, timeout: int = 900, env: dict | None = None,
-           yes: bool = True) -> Run:
+           yes: bool = True, files: tuple[str, ...] = ("deploy.py",)) -> Run:
     """Run `pyinfra -y inventory/lab.py deploy.py` (plus args) from the project directory.
     With --dry pass yes=False: under -y pyinfra skips the change detection a dry run shows."""
     run_env = dict(os.environ, **(env or {}))
     if secrets is not None:
         run_env["OLLAMA_GATE_LAB_SECRETS"] = str(secrets)
-    proc = subprocess.run([PYINFRA, *(["-y"] if yes else []), *args, "inventory/lab.py", "deploy.py"],
+    proc = subprocess.run([PYINFRA, *(["-y"] if yes else []), *args, "inventory/lab.py", *files],
                           cwd=PROJECT_DIR, env=run_env, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     return Run(proc.returncode, proc.stdout + proc.stderr)

@@ -17,32 +17,14 @@ from pathlib import Path
 from ollama_gate import PROJECT_DIR
 from ollama_gate.secrets import load_secrets
 
-from .conftest import PYINFRA, Run, ssh
-
-VERIFY_ONLY = "tests/e2e/verify_only.py"
-
-
-def deploy_files(verify_only: bool = False) -> list[str]:
-    """deploy.py, followed by the verification while deploy.py does not call it itself."""
-    if verify_only:
-        return [VERIFY_ONLY]
-    if "verify.endpoint(" in (PROJECT_DIR / "deploy.py").read_text():
-        return ["deploy.py"]
-    return ["deploy.py", VERIFY_ONLY]
-
+from .conftest import Run, deploy, ssh
 
 def run(*args: str, secrets: Path | None = None, report: Path | None = None, verify_only: bool = False,
         timeout: int = 900) -> Run:
-    """`pyinfra -y ARGS inventory/lab.py deploy.py` with the lab's secrets or a copy."""
-    env = dict(os.environ)
-    if secrets is not None:
-        env["OLLAMA_GATE_LAB_SECRETS"] = str(secrets)
-    if report is not None:
-        env["OLLAMA_GATE_REPORT"] = str(report)
-    proc = subprocess.run([PYINFRA, "-y", *args, "inventory/lab.py", *deploy_files(verify_only)],
-                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-    return Run(proc.returncode, proc.stdout + proc.stderr)
+    """`pyinfra -y ARGS inventory/lab.py deploy.py` (or verify.py) with the lab's secrets or a copy."""
+    env = {"OLLAMA_GATE_REPORT": str(report)} if report is not None else {}
+    return deploy(*args, secrets=secrets, env=env, timeout=timeout,
+                  files=("verify.py",) if verify_only else ("deploy.py",))
 
 
 def auth_header(mode: str, name: str, value: str) -> str:

@@ -3,33 +3,12 @@ bad settings stopped before any host is touched."""
 
 from __future__ import annotations
 
-import base64
-import json
-import urllib.error
-import urllib.request
-
 import yaml
 
 from ollama_gate.secrets import load_secrets
 
 from .conftest import deploy, ssh
-
-
-def status_of(url: str, header: str | None = None) -> int:
-    req = urllib.request.Request(url)
-    if header:
-        req.add_header("Authorization", header)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def auth_header(mode: str, name: str, value: str) -> str:
-    if mode == "basic":
-        return "Basic " + base64.b64encode(f"{name}:{value}".encode()).decode()
-    return f"Bearer {value}"
+from .helpers import auth_header, status_of
 
 
 def credential(lab, host, secrets_path=None):

@@ -10,7 +10,8 @@ import urllib.request
 from ollama_gate import PROJECT_DIR
 
 from .conftest import PYINFRA, deploy, ssh
-from .test_deploy import auth_header, credential, status_of
+from .helpers import auth_header, status_of
+from .test_deploy import credential
 
 
 def basic_host(lab):
