@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 
+from ollama_gate.credentials import HTPASSWD_FILE, KEYS_FILE
 from ollama_gate.settings import Settings
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "proxy"
@@ -30,8 +31,6 @@ DHPARAM_FILENAME = "ffdhe2048.pem"
 CONF_DIR = "/etc/nginx/conf.d"
 AUTH_DIR = "/etc/ollama-gate/auth"
 TLS_DIR = "/etc/ollama-gate/tls"
-HTPASSWD_FILENAME = "htpasswd"
-KEYS_FILENAME = "keys.sha256"
 TLS_CERT_FILENAME = "cert.pem"
 TLS_KEY_FILENAME = "key.pem"
 
@@ -133,6 +132,11 @@ FLAVORS = {
 }
 
 
+def container_port(settings: Settings) -> int:
+    """The port the proxy listens on inside its container: 443 with TLS, else 80."""
+    return 443 if settings.proxy_tls != "off" else 80
+
+
 def flavor_for(settings: Settings) -> str:
     """The image flavor the product runs for this auth mode (basic: nginx, bearer: openresty)."""
     return "nginx" if settings.auth_mode == "basic" else "openresty"
@@ -213,7 +217,7 @@ def render_proxy_config(
         raise ValueError(f"proxy config: proxy_read_timeout={read_timeout} must be at least 1")
 
     tls = settings.proxy_tls != "off"
-    port = int(listen_port if listen_port is not None else (443 if tls else 80))
+    port = int(listen_port if listen_port is not None else container_port(settings))
     if not 0 < port < 65536:
         raise ValueError(f"proxy config: listen_port={port} is not a port")
     address = _check("listen_address", listen_address, _ADDRESS)
@@ -250,8 +254,8 @@ def render_proxy_config(
         "upstream_host": _check("upstream_host", upstream_host, _HOST),
         "conf_dir": paths["conf_dir"],
         "access_log": paths["access_log"],
-        "htpasswd_file": f"{paths['auth_dir']}/{HTPASSWD_FILENAME}",
-        "keys_file": f"{paths['auth_dir']}/{KEYS_FILENAME}",
+        "htpasswd_file": f"{paths['auth_dir']}/{HTPASSWD_FILE}",
+        "keys_file": f"{paths['auth_dir']}/{KEYS_FILE}",
         "tls_cert": f"{paths['tls_dir']}/{TLS_CERT_FILENAME}",
         "tls_key": f"{paths['tls_dir']}/{TLS_KEY_FILENAME}",
         "dhparam": f"{paths['conf_dir']}/{DHPARAM_FILENAME}",

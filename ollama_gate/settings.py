@@ -6,7 +6,6 @@ import dataclasses
 import difflib
 import ipaddress
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,6 +336,3 @@ def resolve_local_path(value: str, base_dir: Path) -> Path:
     """Where a local path setting (archive dir, TLS files) points on this machine."""
     return _local_path(value, base_dir)
 
-
-def env_path(name: str, default: str | Path) -> Path:
-    return Path(os.environ.get(name) or default)

@@ -17,6 +17,17 @@ def credential(lab, host, secrets_path=None):
     return name, secrets.section(host["auth_mode"])[name].reveal()
 
 
+def host_of_mode(lab, mode):
+    """(index, entry) of the first lab host in auth mode ``mode``."""
+    return next((i, h) for i, h in enumerate(lab["hosts"]) if h["auth_mode"] == mode)
+
+
+def set_secret(secrets_path, section, name, value):
+    data = yaml.safe_load(secrets_path.read_text())
+    data[section][name] = value
+    secrets_path.write_text(yaml.safe_dump(data))
+
+
 def stack_files(lab, index):
     out = ssh(lab, index, "cd /opt/ollama-gate && find . -type f ! -name '*.previous' | sort | xargs sha256sum").stdout
     return dict(reversed(line.split()) for line in out.splitlines())
@@ -54,15 +65,11 @@ def test_second_run_changes_nothing(deployed):
 
 def test_changed_password_changes_only_the_credential_file(deployed, secrets_copy):
     lab = deployed["lab"]
-    basic = next(i for i, h in enumerate(lab["hosts"]) if h["auth_mode"] == "basic")
-    host = lab["hosts"][basic]
+    basic, host = host_of_mode(lab, "basic")
     name, old = credential(lab, host)
     before_files = stack_files(lab, basic)
     before_containers = containers(lab, basic)
-
-    data = yaml.safe_load(secrets_copy.read_text())
-    data["users"][name] = "a-new-password-for-the-e2e-test-0123"
-    secrets_copy.write_text(yaml.safe_dump(data))
+    set_secret(secrets_copy, "users", name, "a-new-password-for-the-e2e-test-0123")
     run = deploy("--limit", host["name"], secrets=secrets_copy)
     assert run.returncode == 0, run.output[-3000:]
     assert list(run.changed()) == ["Write the credential file of the auth mode (names only in output, never values)."]
@@ -77,14 +84,11 @@ def test_changed_password_changes_only_the_credential_file(deployed, secrets_cop
 
 def test_dry_run_shows_the_change_but_makes_none(deployed, secrets_copy):
     lab = deployed["lab"]
-    bearer = next(i for i, h in enumerate(lab["hosts"]) if h["auth_mode"] == "bearer")
-    host = lab["hosts"][bearer]
+    bearer, host = host_of_mode(lab, "bearer")
     name, old = credential(lab, host)
     before = stack_files(lab, bearer)
-    data = yaml.safe_load(secrets_copy.read_text())
     new_key = "og_dry-run-key-that-must-never-be-printed-0123456789"
-    data["keys"][name] = new_key
-    secrets_copy.write_text(yaml.safe_dump(data))
+    set_secret(secrets_copy, "keys", name, new_key)
     run = deploy("--dry", "--diff", "--limit", host["name"], secrets=secrets_copy, yes=False)
     assert run.returncode == 0, run.output[-3000:]
     assert "contents not shown" in run.output

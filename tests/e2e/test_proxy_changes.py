@@ -11,17 +11,12 @@ from ollama_gate import PROJECT_DIR
 
 from .conftest import PYINFRA, deploy, ssh
 from .helpers import auth_header, status_of
-from .test_deploy import credential
-
-
-def basic_host(lab):
-    return next(i for i, h in enumerate(lab["hosts"]) if h["auth_mode"] == "basic")
+from .test_deploy import credential, host_of_mode
 
 
 def test_broken_proxy_config_is_rolled_back_and_the_proxy_keeps_serving(deployed):
     lab = deployed["lab"]
-    index = basic_host(lab)
-    host = lab["hosts"][index]
+    index, host = host_of_mode(lab, "basic")
     conf = "/opt/ollama-gate/proxy/ollama-gate.conf"
     before = ssh(lab, index, f"sha256sum {conf}").stdout.split()[0]
 
@@ -42,8 +37,7 @@ def test_broken_proxy_config_is_rolled_back_and_the_proxy_keeps_serving(deployed
 
 def test_self_signed_https_on_and_off(deployed):
     lab = deployed["lab"]
-    index = basic_host(lab)
-    host = lab["hosts"][index]
+    index, host = host_of_mode(lab, "basic")
     name, value = credential(lab, host)
     https_url = host["proxy_url"].replace("http://", "https://")
     try:

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ollama_gate import proxy
+from ollama_gate.credentials import HTPASSWD_FILE, KEYS_FILE
 from ollama_gate.settings import Settings
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -167,7 +168,7 @@ class Gate(NginxProcess):
 
     @property
     def credentials_path(self) -> Path:
-        name = proxy.HTPASSWD_FILENAME if self.settings.auth_mode == "basic" else proxy.KEYS_FILENAME
+        name = HTPASSWD_FILE if self.settings.auth_mode == "basic" else KEYS_FILE
         return self.auth_dir / name
 
     def write_credentials(self, content: str) -> None:
