@@ -24,20 +24,20 @@ deps:
 	  apt-get install -y -q --no-install-recommends $$missing; fi
 
 demo: venv deps
-	$(PY) -m tests.lab up
+	$(PY) -m lab up
 	$(PYINFRA) -y inventory/lab.py deploy.py
-	$(PY) -m tests.lab endpoints
+	$(PY) -m lab endpoints
 
 lab-up: venv deps
-	$(PY) -m tests.lab up
+	$(PY) -m lab up
 lab-status: venv
-	$(PY) -m tests.lab status
+	$(PY) -m lab status
 lab-down: venv
-	$(PY) -m tests.lab down
+	$(PY) -m lab down
 down: lab-down
 # Also the lab's images and archives (the next lab-up builds them again, about 2 minutes).
 lab-clean: venv
-	$(PY) -m tests.lab down --images
+	$(PY) -m lab down --images
 
 unit: venv
 	$(PY) -m pytest -q tests/unit tests/facts tests/operations

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/deploy_bench.py [--runs 3] [--keep]
 
-Grows the lab to 4 hosts (python -m tests.lab up --hosts 4), deploys once so every host
+Grows the lab to 4 hosts (python -m lab up --hosts 4), deploys once so every host
 is converged, then times `pyinfra -y inventory/lab.py deploy.py` with nothing to change:
 --limit to one host, then all four, each --runs times (median printed). Targets (issue 5):
 one host <= 10 s; four hosts <= 1.3x one host. Afterwards the lab goes back to the number
@@ -27,7 +27,7 @@ STATE = ROOT / ".lab" / "lab.json"
 
 
 def lab(*args: str) -> None:
-    subprocess.run([PY, "-m", "tests.lab", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([PY, "-m", "lab", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def deploy(*args: str) -> tuple[float, str]:

@@ -1,4 +1,4 @@
-"""Inventory of the local lab: the hosts that `python -m tests.lab up` (make lab-up) started.
+"""Inventory of the local lab: the hosts that `python -m lab up` (make lab-up) started.
 
 Everything comes from .lab/lab.json: SSH port and key, auth mode (host 1 basic, host 2
 bearer, alternating), the lab's credential names, and the stand-in image archives, loaded
@@ -14,7 +14,7 @@ from pathlib import Path
 _STATE = Path(__file__).resolve().parent.parent / ".lab" / "lab.json"
 if not _STATE.exists():
     raise SystemExit(f"{_STATE} does not exist: start the lab first (make lab-up, or "
-                     "python -m tests.lab up)")
+                     "python -m lab up)")
 _lab = json.loads(_STATE.read_text())
 
 # The lab's credentials are in the lab's own secrets file, never in the real one

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import jinja2
-
-from . import TEMPLATES_DIR
+from . import TEMPLATES
 from .proxy import AUTH_DIR, CONF_DIR, TLS_DIR, container_port
 from .settings import Settings
 
 COMPOSE_FILE = "compose.yml"
 
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
-                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-
 
 def render_compose(settings: Settings) -> str:
     bind = settings.proxy_bind
     published_bind = f"[{bind}]" if ":" in bind else bind
-    return _env.get_template("compose.yml.j2").render(
+    return TEMPLATES.get_template("compose.yml.j2").render(
         s=settings, published_bind=published_bind, container_port=container_port(settings),
         conf_dir=CONF_DIR, auth_dir=AUTH_DIR, tls_dir=TLS_DIR)
 

@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-import jinja2
-
+from ollama_gate import FILES_DIR, TEMPLATES
 from ollama_gate.credentials import HTPASSWD_FILE, KEYS_FILE
 from ollama_gate.settings import Settings
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "proxy"
 
 CONF_FILENAME = "ollama-gate.conf"
 LUA_FILENAME = "ollama_gate_auth.lua"
@@ -164,17 +160,6 @@ def _check(name: str, value, pattern: re.Pattern) -> str:
     return text
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-
-
 def render_proxy_config(
     settings: Settings,
     *,
@@ -263,12 +248,11 @@ def render_proxy_config(
         "allowed_routes": ALLOWED_ROUTES,
         "admin_routes": ADMIN_ROUTES,
     }
-    env = _environment()
-    files = {CONF_FILENAME: env.get_template(CONF_FILENAME + ".j2").render(context)}
+    files = {CONF_FILENAME: TEMPLATES.get_template(f"proxy/{CONF_FILENAME}.j2").render(context)}
     if mode == "bearer":
-        files[LUA_FILENAME] = (TEMPLATE_DIR / LUA_FILENAME).read_text()
+        files[LUA_FILENAME] = (FILES_DIR / "proxy" / LUA_FILENAME).read_text()
     if tls:
-        files[DHPARAM_FILENAME] = (TEMPLATE_DIR / DHPARAM_FILENAME).read_text()
+        files[DHPARAM_FILENAME] = (FILES_DIR / "proxy" / DHPARAM_FILENAME).read_text()
     return files
 
 

@@ -25,9 +25,9 @@ def lab():
     """The parsed .lab/lab.json of a running lab (hosts: OLLAMA_GATE_LAB_HOSTS, default 2)."""
     if os.environ.get(ENV_VAR) == "0":
         pytest.skip(f"{ENV_VAR}=0: lab tests skipped")
-    from . import engine
-    from .__main__ import status, up
-    from .state import read_state
+    from lab import engine
+    from lab.__main__ import status, up
+    from lab.state import read_state
 
     try:
         engine.ensure_engine()
@@ -54,11 +54,11 @@ def lab():
 
 def take_down_and_check() -> None:
     """`down`, then fail unless nothing of the lab is left but its images and archives."""
-    from . import SECRETS_FILE, SSH_DIR, STATE_FILE
-    from .__main__ import down
-    from .hosts import lab_containers, lab_volumes
+    from lab import SECRETS_FILE, SSH_DIR, STATE_FILE
+    from lab.__main__ import down
+    from lab.hosts import lab_containers, lab_volumes
 
     down()
     left = lab_containers() + lab_volumes()
     left += [str(p) for p in (STATE_FILE, SECRETS_FILE, SSH_DIR) if p.exists()]
-    assert not left, f"`python -m tests.lab down` left these behind: {left}"
+    assert not left, f"`python -m lab down` left these behind: {left}"

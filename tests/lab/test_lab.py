@@ -18,11 +18,11 @@ import pytest
 
 from ollama_gate.images import archive_filename
 
-from . import (HOST_IMAGE, LAB_LABEL, LAB_NAME, LABEL, NGINX_IMAGE, OLLAMA_IMAGE,
+from lab import (HOST_IMAGE, LAB_LABEL, LAB_NAME, LABEL, NGINX_IMAGE, OLLAMA_IMAGE,
                OPENRESTY_IMAGE, SSH_KEY)
-from .hosts import SYSTEMD_FLAGS, authorize_key, pick_port, ssh, wait_ssh
-from .images import image_exists
-from .run import docker
+from lab.hosts import SYSTEMD_FLAGS, authorize_key, pick_port, ssh, wait_ssh
+from lab.images import image_exists
+from lab.run import docker
 
 
 def test_state_file_describes_each_host(lab):
@@ -92,7 +92,7 @@ def test_archives_hold_the_stand_ins_under_their_lab_names(lab):
     for ref in (NGINX_IMAGE, OPENRESTY_IMAGE, OLLAMA_IMAGE):
         archive = Path(lab["images_archive_dir"]) / archive_filename(ref)
         if ref == OLLAMA_IMAGE and not archive.exists():
-            pytest.skip("no Ollama stand-in yet (tests/lab/images/ollama)")
+            pytest.skip("no Ollama stand-in yet (lab/images/ollama)")
         with tarfile.open(archive) as tar:
             manifest = json.load(tar.extractfile("manifest.json"))
         assert [ref] == manifest[0]["RepoTags"]
@@ -197,7 +197,7 @@ def test_nginx_standin_has_no_lua_like_the_official_image(run_standin):
 
 def test_ollama_standin_answers_the_api(run_standin):
     if not image_exists(OLLAMA_IMAGE):
-        pytest.skip("no Ollama stand-in yet (tests/lab/images/ollama)")
+        pytest.skip("no Ollama stand-in yet (lab/images/ollama)")
     _, port = run_standin(OLLAMA_IMAGE, 11434)
     status, body = _http(f"http://127.0.0.1:{port}/api/version", timeout=30)
     assert status == 200 and b"version" in body
@@ -210,7 +210,7 @@ def test_ollama_standin_answers_the_api(run_standin):
 
 def test_down_spares_what_the_lab_did_not_make(lab, monkeypatch):
     """down finds the lab's containers and volumes by label and name, not by a wide net."""
-    from . import hosts
+    from lab import hosts
 
     bystander = f"{LAB_NAME}-bystander"  # a look-alike name, but not labelled as the lab's
     docker("volume", "create", bystander, capture=True)

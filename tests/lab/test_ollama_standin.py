@@ -1,4 +1,4 @@
-"""The lab's Ollama stand-in (tests/lab/images/ollama/ollama) answers in Ollama's formats.
+"""The lab's Ollama stand-in (lab/images/ollama/ollama) answers in Ollama's formats.
 
 The program runs here as a plain process on 127.0.0.1 (a free port, a temporary
 OLLAMA_MODELS); no Docker is needed. Each check names the real behaviour it pins

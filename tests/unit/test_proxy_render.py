@@ -177,10 +177,10 @@ def test_worker_gid_follows_the_image_of_the_mode():
 
 
 def test_templates_are_strict():
-    env = proxy._environment()
+    from ollama_gate import TEMPLATES as env
     assert env.undefined is jinja2.StrictUndefined
     with pytest.raises(jinja2.UndefinedError):
-        env.get_template(proxy.CONF_FILENAME + ".j2").render({})
+        env.get_template(f"proxy/{proxy.CONF_FILENAME}.j2").render({})
 
 
 def test_main_conf_mirrors_the_images():

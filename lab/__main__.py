@@ -1,15 +1,15 @@
 """Command line of the lab.
 
-    python -m tests.lab up [--hosts N] [--rebuild]   build missing images, start N hosts (2)
-    python -m tests.lab status                       what is up, and whether it answers
-    python -m tests.lab endpoints [--no-check]       each host's curl line and ThingsBoard form,
+    python -m lab up [--hosts N] [--rebuild]   build missing images, start N hosts (2)
+    python -m lab status                       what is up, and whether it answers
+    python -m lab endpoints [--no-check]       each host's curl line and ThingsBoard form,
                                                      checked: 200 for its credential, 401 else
-    python -m tests.lab down [--images] [--engine]   remove hosts, volumes, key, secrets, state;
+    python -m lab down [--images] [--engine]   remove hosts, volumes, key, secrets, state;
                                                      --images: the lab's images too;
                                                      --engine: stop the dockerd the lab started
-    python -m tests.lab build [--rebuild]            only build and save the images
-    python -m tests.lab ssh N [COMMAND...]           a root shell (or COMMAND) on host N
-    python -m tests.lab secret NAME                  print one lab credential's value
+    python -m lab build [--rebuild]            only build and save the images
+    python -m lab ssh N [COMMAND...]           a root shell (or COMMAND) on host N
+    python -m lab secret NAME                  print one lab credential's value
 
 Everything it makes is named ollama-gate-lab* (containers, volumes, images) or lives in
 .lab/ (state, SSH key, secrets, image archives); `down` removes exactly that.
@@ -93,7 +93,7 @@ def down(remove_images: bool = False, stop_engine: bool = False) -> None:
 def status() -> int:
     """Print what is up; 0 when every host of lab.json runs and answers over SSH."""
     if not engine.engine_answers():
-        print("Docker engine: not answering (python -m tests.lab up starts one)")
+        print("Docker engine: not answering (python -m lab up starts one)")
         return 1
     for ref in (images.BASE_IMAGE, HOST_IMAGE, *STANDIN_IMAGES):
         print(f"image {ref}: {'present' if images.image_exists(ref) else 'missing'}")
@@ -127,7 +127,7 @@ def status() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.lab",
+    parser = argparse.ArgumentParser(prog="python -m lab",
                                      description="The ollama-gate lab: Debian 13 hosts in "
                                                  "containers, and stand-in images.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hosts", type=int, default=2, metavar="N", help="number of hosts (2)")
     p.add_argument("--rebuild", action="store_true", help="build every image again")
     p.add_argument("--wait-ollama", type=float, default=0, metavar="S",
-                   help="wait up to S seconds for tests/lab/images/ollama/Dockerfile")
+                   help="wait up to S seconds for lab/images/ollama/Dockerfile")
     p = sub.add_parser("down", help="remove what the lab made")
     p.add_argument("--images", action="store_true", help="remove the lab's images too")
     p.add_argument("--engine", action="store_true", help="stop the dockerd the lab started")
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lab = state.read_state()
     if lab is None:
-        print(f"no lab: {STATE_FILE} does not exist; run python -m tests.lab up", file=sys.stderr)
+        print(f"no lab: {STATE_FILE} does not exist; run python -m lab up", file=sys.stderr)
         return 1
     if args.command == "endpoints":
         return state_endpoints(lab, not args.no_check)

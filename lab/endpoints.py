@@ -84,7 +84,7 @@ def describe(host: dict, state: dict, model: str) -> str:
     mode = host["auth_mode"]
     cred = host["credentials"][0]["name"]
     secrets = os.path.relpath(state["secrets_file"], PROJECT_DIR)
-    secret_cmd = f"$({_python()} -m tests.lab secret {cred})"
+    secret_cmd = f"$({_python()} -m lab secret {cred})"
     body = f"'{{\"model\": \"{model}\", \"prompt\": \"Say hello\", \"stream\": false}}'"
     if mode == "basic":
         auth = f'-u "{cred}:{secret_cmd}"'
@@ -101,7 +101,7 @@ def describe(host: dict, state: dict, model: str) -> str:
         f"    Base URL:        {host['proxy_url']}",
         f"    Authentication:  {tb_auth}",
         f"    Model ID:        {model}",
-        f"  (print the secret: {_python()} -m tests.lab secret {cred})",
+        f"  (print the secret: {_python()} -m lab secret {cred})",
     ])
 
 
