@@ -13,7 +13,7 @@ from ollama_gate.facts.stack import CredentialFileContents
 
 from ollama_gate import compose, credentials, proxy
 from ollama_gate.config import config_for_host
-from ollama_gate.operations import docker, images, models, stack, system, tls, verify
+from ollama_gate.operations import docker, endpoint, images, models, stack, system, tls
 
 cfg = config_for_host(host, inventory)
 s = cfg.settings
@@ -111,4 +111,4 @@ models.pulled(
 
 # --- Verification: the right clients in, everyone else out ---------------------------
 if s.verify_enabled:
-    verify.verified(cfg)
+    endpoint.verified(cfg)

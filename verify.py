@@ -9,6 +9,6 @@ ones out; admin routes forbidden; one short generation), for CI or after mainten
 from pyinfra import host, inventory
 
 from ollama_gate.config import config_for_host
-from ollama_gate.operations import verify
+from ollama_gate.operations import endpoint
 
-verify.verified(config_for_host(host, inventory))
+endpoint.verified(config_for_host(host, inventory))

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import secrets as secrets_mod
+from . import secrets_file as secrets_mod
 from .config import check_hosts, inventory_hosts
 from .settings import ConfigError
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .secrets import Secret, SecretsFile, credentials_for, load_secrets, secrets_path
+from .secrets_file import Secret, SecretsFile, credentials_for, load_secrets, secrets_path
 from .settings import ConfigError, Settings, settings_from_data
 
 

@@ -12,7 +12,7 @@ from typing import Mapping
 
 from passlib.hash import apr_md5_crypt, bcrypt, ldap_salted_sha1, sha512_crypt
 
-from .secrets import Secret
+from .secrets_file import Secret
 
 HTPASSWD_FILE = "htpasswd"
 KEYS_FILE = "keys.sha256"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ollama_gate import PROJECT_DIR
-from ollama_gate.secrets import load_secrets
+from ollama_gate.secrets_file import load_secrets
 
 from .conftest import Run, deploy, ssh
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from ollama_gate.secrets import load_secrets
+from ollama_gate.secrets_file import load_secrets
 
 from .conftest import deploy, ssh
 from .helpers import auth_header, status_of

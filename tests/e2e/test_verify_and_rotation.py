@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ollama_gate.secrets import load_secrets
+from ollama_gate.secrets_file import load_secrets
 
 from .conftest import ssh
 from .helpers import (RequestLoop, all_secret_values, auth_header, cli, containers, credential_emptier, run,

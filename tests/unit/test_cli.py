@@ -40,7 +40,7 @@ def test_new_user_new_key_rotate_remove(tmp_path):
     assert data["keys"] == {}
     # Old values are kept under retired: so the deploy can prove they are refused.
     assert data["retired"] == {"alice": [password], "ci": [key]}
-    from ollama_gate.secrets import load_secrets
+    from ollama_gate.secrets_file import load_secrets
     loaded = load_secrets(secrets)
     assert [s.reveal() for s in loaded.retired["alice"]] == [password]
     assert run(["rotate", "nobody"], secrets).returncode == 1

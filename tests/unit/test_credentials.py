@@ -6,7 +6,7 @@ import re
 import pytest
 
 from ollama_gate.credentials import HASHERS, htpasswd_content, keys_content, parse_credential_lines
-from ollama_gate.secrets import Secret
+from ollama_gate.secrets_file import Secret
 
 USERS = {n: Secret(n, f"{n}-password-0123456789") for n in ("carol", "alice", "bob")}
 # The prefixes nginx's auth_basic accepts (ngx_crypt.c: {SSHA}, $apr1$, crypt(3) for $6$/$2y$).

@@ -1,4 +1,4 @@
-"""Verify the endpoint from the host: every credential in, everyone else out, a report for CI."""
+"""The endpoint proven from its host: every credential in, everyone else out, a report for CI."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pyinfra.api import operation
 
 from ..config import HostConfig
 from ..facts.http import HttpProbe, curl_config
-from ..secrets import Secret, load_secrets, secrets_path
-from ..verify import Check, Probe, base_url, host_report, judge, plan, run_report, summary
+from ..secrets_file import Secret, load_secrets, secrets_path
+from ..checks import Check, Probe, base_url, host_report, judge, plan, run_report, summary
 from .util import fail_host
 
 REPORT_ENV = "OLLAMA_GATE_REPORT"

@@ -1,7 +1,7 @@
 """Verification: which requests prove an endpoint right, and how their answers are judged.
 
 Pure: settings, credentials and retired values in, ``Probe``s out; probe answers (the
-HttpProbe fact) in, ``Check``s out. ``operations/verify.py`` runs the probes on the host.
+HttpProbe fact) in, ``Check``s out. ``operations/endpoint.py`` runs the probes on the host.
 A check names its credential, never the value; values live only in ``Probe.authorization``,
 which has no printable form.
 """
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 # _B64TOKEN: what may follow "Bearer "; any other retired value is no key at all (400).
-from .secrets import _B64TOKEN, Secret
+from .secrets_file import _B64TOKEN, Secret
 from .settings import Settings, normalize_model
 
 # Check names (the report's "check" field and the failure messages).

@@ -3,7 +3,7 @@
 import pytest
 
 from ollama_gate.config import check_hosts
-from ollama_gate.secrets import ConfigError, Secret, credentials_for, load_secrets
+from ollama_gate.secrets_file import ConfigError, Secret, credentials_for, load_secrets
 
 GOOD_PW = "correct-horse-battery-staple-42"
 GOOD_KEY = "og_" + "k" * 40

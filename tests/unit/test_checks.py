@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from ollama_gate import verify as v
+from ollama_gate import checks as v
 from ollama_gate.facts.http import SecretStdin, curl_config
-from ollama_gate.operations.verify import report_path_for
-from ollama_gate.secrets import Secret
+from ollama_gate.operations.endpoint import report_path_for
+from ollama_gate.secrets_file import Secret
 from ollama_gate.settings import Settings
 
 BASIC = Settings(auth_mode="basic", models=("gemma3:1b",))
