@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ollama_gate import proxy  # noqa: E402
 from ollama_gate.credentials import HASHERS, key_digest  # noqa: E402
+from ollama_gate.secrets_file import generate  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
 PATH = "/api/tags"
@@ -127,6 +128,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="proxy worker processes (the openresty image runs 1, the nginx image auto)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     seconds = max(1, min(args.seconds, 30))
     rounds = max(1, min(args.rounds, 9))
     for tool, reason in (("wrk", "apt-get install wrk"), ("nginx", "apt-get install nginx libnginx-mod-http-lua")):
@@ -137,7 +139,7 @@ def main() -> int:
         print(harness.missing_nginx(), file=sys.stderr)
         return 2
 
-    password = secrets.token_urlsafe(16)  # 128 bits, as new-user makes them
+    password = generate("users")  # as new-user makes them
     keys, key = keys_file(10_000)
     scenarios = [
         # (name, settings, credentials file, Authorization header)

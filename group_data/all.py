@@ -21,7 +21,7 @@ auth_realm = "ollama-gate"
 # the default.
 auth_htpasswd_scheme = "ssha"
 # Shortest password accepted. Passwords are hashed with a fast scheme by default, so they
-# must carry their own strength (new-user makes 128-bit ones).
+# must carry their own strength (new-user makes 192-bit ones).
 auth_password_min_length = 20
 # Wrong-credential requests per minute from one address before it gets 429.
 auth_fail_limit = 10

@@ -48,6 +48,12 @@ ALLOWED_ROUTES = (
     "/v1/embeddings",
     "/v1/models",
 )
+# Routes whose last segment is a model name (``openai``'s ``models.retrieve()``): nginx
+# regexes matched against the normalized URI. Ollama's router takes one segment here, so a
+# model name with "/" in it is not served by Ollama either.
+ALLOWED_PATTERNS = (
+    "/v1/models/[A-Za-z0-9][A-Za-z0-9._:-]*",
+)
 # Ollama's administrative API: 403 for everyone through the proxy (any case, any suffix).
 ADMIN_ROUTES = ("pull", "push", "delete", "create", "copy", "blobs")
 
@@ -246,6 +252,7 @@ def render_proxy_config(
         "dhparam": f"{paths['conf_dir']}/{DHPARAM_FILENAME}",
         "lua_file": LUA_FILENAME,
         "allowed_routes": ALLOWED_ROUTES,
+        "allowed_patterns": ALLOWED_PATTERNS,
         "admin_routes": ADMIN_ROUTES,
     }
     files = {CONF_FILENAME: TEMPLATES.get_template(f"proxy/{CONF_FILENAME}.j2").render(context)}

@@ -203,11 +203,17 @@ def credentials_for(secrets: SecretsFile, mode: str, names: tuple[str, ...]) -> 
 
 # --- Making and changing credentials (the CLI's new-user/new-key/rotate/remove) ------
 
+# The one statement of how strong generated credentials are (README and group_data/all.py
+# quote these numbers; tests/unit/test_docs_truth.py holds them to it).
+PASSWORD_BITS = 192
+KEY_BITS = 256
+
+
 def generate(section: str) -> str:
-    """A fresh credential: 192 random bits for passwords, 256 for keys (>= 128 asked)."""
+    """A fresh credential: PASSWORD_BITS random bits for passwords, KEY_BITS for keys."""
     if section == "users":
-        return _random.token_urlsafe(24)
-    return "og_" + _random.token_urlsafe(32)
+        return _random.token_urlsafe(PASSWORD_BITS // 8)
+    return "og_" + _random.token_urlsafe(KEY_BITS // 8)
 
 
 _HEADER = """\

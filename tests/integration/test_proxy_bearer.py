@@ -105,7 +105,7 @@ def test_admin_routes_are_forbidden_even_with_a_valid_key(gate, upstream, route)
 
 def test_unknown_routes_are_404(gate, upstream):
     before = upstream.count()
-    for path in ("/api/unknown", "/api/tags/", "/v1", "/v1/models/x", "/favicon.ico"):
+    for path in ("/api/unknown", "/api/tags/", "/v1", "/v1/models/x/y", "/favicon.ico"):
         assert request(gate.port, path=path, headers=ALICE)[0] == 404
     assert upstream.count() == before
 
@@ -179,3 +179,15 @@ def test_repeated_wrong_keys_get_429_but_valid_keys_pass(start_gate):
     assert [request(gate.port, headers=wrong)[0] for _ in range(4)] == [401, 401, 429, 429]
     assert request(gate.port, headers=ALICE)[0] == 200
     assert request(gate.port)[0] == 401
+
+
+def test_model_retrieve_route_authenticates_then_passes(gate, upstream):
+    """openai's models.retrieve() asks /v1/models/{model}: a valid key passes, no key is 401."""
+    assert request(gate.port, path="/v1/models/gemma3:1b")[0] == 401
+    assert request(gate.port, path="/v1/models/gemma3:1b",
+                   headers={"Authorization": "Bearer og_not-a-key-of-this-gate-0123456789"})[0] == 401
+    before = upstream.count()
+    assert request(gate.port, path="/v1/models/gemma3:1b", headers=ALICE)[0] == 200
+    assert upstream.count() == before + 1
+    assert upstream.last()["path"] == "/v1/models/gemma3:1b"
+    assert "authorization" not in {k.lower() for k in upstream.last().get("headers", {})}

@@ -52,14 +52,20 @@ def test_every_proxying_location_authenticates_and_never_returns():
     for settings, auth in ((BASIC, "auth_basic_user_file"), (BEARER, "access_by_lua_block")):
         blocks = locations(conf(settings))
         proxying = {name: body for name, body in blocks.items() if "proxy_pass" in body}
-        assert sorted(name.removeprefix("= ") for name in proxying) == sorted(proxy.ALLOWED_ROUTES)
+        exact = {name.removeprefix("= "): body for name, body in proxying.items() if name.startswith("= ")}
+        regex = {name.removeprefix("~ "): body for name, body in proxying.items() if name.startswith("~ ")}
+        assert sorted(exact) == sorted(proxy.ALLOWED_ROUTES)
+        assert sorted(regex) == sorted(f"^{p}$" for p in proxy.ALLOWED_PATTERNS)
         for name, body in proxying.items():
             assert auth in body, name
             assert "return" not in body and "rewrite" not in body, name
-            route = name.removeprefix("= ")
+        for route, body in exact.items():
             assert f"proxy_pass http://ollama_gate_ollama{route};" in body
+        for body in regex.values():
+            assert "proxy_pass http://ollama_gate_ollama$uri;" in body
         # Outside the proxying locations nothing authenticates, so nothing else may proxy.
-        assert sum("proxy_pass" in body for body in blocks.values()) == len(proxy.ALLOWED_ROUTES)
+        assert sum("proxy_pass" in body for body in blocks.values()) == len(proxy.ALLOWED_ROUTES) + len(
+            proxy.ALLOWED_PATTERNS)
 
 
 def test_admin_routes_and_fallback_return_before_anything_else():
