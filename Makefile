@@ -9,7 +9,7 @@ PYINFRA := $(VENV)/bin/pyinfra
 # curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
 TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client openssl make python3-venv
 
-.PHONY: venv deps demo test unit integration e2e lab-up lab-down lab-clean lab-status down bench
+.PHONY: venv deps demo test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -53,3 +53,7 @@ test: venv deps
 
 bench: venv deps
 	$(PY) bench/proxy_bench.py
+
+# The README's fault table from the figures the e2e tests measured (.lab/faults/).
+fault-table: venv
+	$(PY) -m tests.e2e.faults --write

@@ -4,6 +4,7 @@
 makes is named with PREFIX, so `down` removes exactly that and nothing else.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -32,13 +33,33 @@ LABEL = f"{PREFIX}=1"
 # One lab's hosts: ollama-gate-lab-1, -2 ... by default. Another name (it must start with
 # the prefix) gives a second lab beside it, e.g. a CI job next to a developer's lab; images
 # are shared, .lab/ is per checkout.
-LAB_NAME = os.environ.get("OLLAMA_GATE_LAB_NAME") or PREFIX
+# Without the variable, the lab this checkout's .lab/lab.json describes (so a shell that
+# forgot the variable still means this checkout's lab, never the default one of another).
+ENV_NAME = "OLLAMA_GATE_LAB_NAME"
+
+
+def _recorded_name() -> str | None:
+    try:
+        return json.loads(STATE_FILE.read_text()).get("lab_name") or PREFIX
+    except (OSError, ValueError):
+        return None
+
+
+RECORDED_NAME = _recorded_name()
+LAB_NAME = os.environ.get(ENV_NAME) or RECORDED_NAME or PREFIX
 if not LAB_NAME.startswith(PREFIX) or not LAB_NAME.replace("-", "").isalnum():
     raise SystemExit(f"OLLAMA_GATE_LAB_NAME={LAB_NAME!r} must start with {PREFIX!r} and hold "
                      "only letters, digits and '-'")
 # The label on this lab's containers and volumes: `down` removes those, and only those.
 LAB_LABEL_KEY = f"{PREFIX}.lab"
 LAB_LABEL = f"{LAB_LABEL_KEY}={LAB_NAME}"
+# The label naming the checkout whose .lab/ made a container or volume: `down` and `up`
+# never remove what another checkout's lab.json still describes.
+CHECKOUT_LABEL_KEY = f"{PREFIX}.checkout"
+CHECKOUT = str(PROJECT_DIR)
+CHECKOUT_LABEL = f"{CHECKOUT_LABEL_KEY}={CHECKOUT}"
+# Every label a lab container or volume carries.
+LABELS = (LABEL, LAB_LABEL, CHECKOUT_LABEL)
 
 # The proxy port inside a lab host (group_data/all.py proxy_port default).
 PROXY_PORT_IN_HOST = 8880

@@ -12,7 +12,10 @@
     python -m lab secret NAME                  print one lab credential's value
 
 Everything it makes is named ollama-gate-lab* (containers, volumes, images) or lives in
-.lab/ (state, SSH key, secrets, image archives); `down` removes exactly that.
+.lab/ (state, SSH key, secrets, image archives); `down` removes exactly that, and only
+what this checkout made: containers and volumes carry the checkout's path as a label, and
+`up`/`down` refuse, naming the other checkout, a lab of the same name made elsewhere.
+Without OLLAMA_GATE_LAB_NAME the lab is the one .lab/lab.json describes.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import shutil
 import sys
 import time
 
-from . import (HOST_IMAGE, IMAGES_DIR, LAB_DIR, SECRETS_FILE, SSH_DIR, STANDIN_IMAGES,
-               STATE_FILE)
+from . import (ENV_NAME, HOST_IMAGE, IMAGES_DIR, LAB_DIR, LAB_NAME, RECORDED_NAME, SECRETS_FILE,
+               SSH_DIR, STANDIN_IMAGES, STATE_FILE)
 from . import engine, hosts, images, state
 from .run import docker, log
 
@@ -32,14 +35,18 @@ from .run import docker, log
 def up(n_hosts: int = 2, rebuild: bool = False, wait_ollama: float = 0) -> dict:
     """Bring the lab up (reusing images and hosts that are there); return lab.json."""
     start = time.monotonic()
+    check_recorded_name()
     engine.ensure_engine()
+    recorded = state.read_state() is not None
+    # A lab of this name that another checkout made is never taken over or removed here.
+    hosts.check_ownership(recorded)
     timings = images.ensure_images(rebuild=rebuild, wait_ollama=wait_ollama)
     for what, seconds in timings.items():
         log(f"  {what}: {seconds:.1f} s")
-    if state.read_state() is None and (leftovers := hosts.lab_containers() + hosts.lab_volumes()):
-        # Lab hosts without a lab.json here were left by another run (a killed session, CI in
-        # another clone): their keys and deploys are not ours, so start from fresh hosts.
-        log(f"removing a lab left by an earlier run: {', '.join(leftovers)}")
+    if not recorded and (leftovers := hosts.lab_containers() + hosts.lab_volumes()):
+        # This checkout's hosts without its lab.json: left by a killed run of this checkout,
+        # their keys are gone, so start from fresh hosts.
+        log(f"removing a lab this checkout left without a lab.json: {', '.join(leftovers)}")
         hosts.remove_hosts()
     public_key = hosts.ensure_ssh_key()
     # Hosts beyond N belong to an earlier, bigger lab: remove them.
@@ -66,8 +73,12 @@ def up(n_hosts: int = 2, rebuild: bool = False, wait_ollama: float = 0) -> dict:
 
 
 def down(remove_images: bool = False, stop_engine: bool = False) -> None:
-    """Remove what the lab made: hosts, volumes, key, secrets, state (and images if asked)."""
+    """Remove what this checkout's lab made: hosts, volumes, key, secrets, state (and images
+    if asked). Refuses (hosts.NotOurs), removing nothing, when the lab of that name holds
+    containers or volumes another checkout made."""
+    check_recorded_name()
     if engine.engine_answers():
+        hosts.check_ownership(state.read_state() is not None)
         for name in hosts.remove_hosts():
             log(f"removed {name}")
         if remove_images:
@@ -88,6 +99,14 @@ def down(remove_images: bool = False, stop_engine: bool = False) -> None:
     # .lab/ itself goes when nothing of the lab is left in it.
     if LAB_DIR.exists() and not any(LAB_DIR.iterdir()):
         LAB_DIR.rmdir()
+
+
+def check_recorded_name() -> None:
+    """Refuse when OLLAMA_GATE_LAB_NAME names another lab than this checkout's lab.json."""
+    if RECORDED_NAME is not None and RECORDED_NAME != LAB_NAME:
+        raise SystemExit(f"lab: {ENV_NAME}={LAB_NAME} but this checkout's lab is {RECORDED_NAME} "
+                         f"({STATE_FILE}); nothing was changed. Unset {ENV_NAME} (or set it to "
+                         f"{RECORDED_NAME}), or take that lab down first.")
 
 
 def status() -> int:

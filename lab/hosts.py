@@ -14,8 +14,11 @@ import socket
 import subprocess
 import time
 
-from . import (HOST_IMAGE, LAB_LABEL, LAB_LABEL_KEY, LAB_NAME, LABEL, PREFIX, PROXY_PORT_BASE,
-               PROXY_PORT_IN_HOST, SSH_DIR, SSH_KEY, SSH_PORT_BASE)
+from pathlib import Path
+
+from . import (CHECKOUT, CHECKOUT_LABEL_KEY, ENV_NAME, HOST_IMAGE, LAB_LABEL_KEY, LAB_NAME, LABEL,
+               LABELS, PREFIX, PROXY_PORT_BASE, PROXY_PORT_IN_HOST, SSH_DIR, SSH_KEY, SSH_PORT_BASE,
+               STATE_FILE)
 from .run import apt_install, docker, log, run
 
 # The flags that run systemd in a container on this kind of machine (no CAP_SYS_RESOURCE,
@@ -26,6 +29,11 @@ SYSTEMD_FLAGS = [
     "--security-opt", "systempaths=unconfined", "--cgroupns=host",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
 ]
+
+
+def label_args() -> list[str]:
+    """--label arguments for everything this lab makes: the lab, its name, this checkout."""
+    return [arg for label in LABELS for arg in ("--label", label)]
 
 
 def host_name(index: int) -> str:
@@ -71,29 +79,78 @@ def pick_port(start: int, taken: set[int], tries: int = 200) -> int:
     raise SystemExit(f"lab: no free port on 127.0.0.1 in {start}..{start + tries - 1}")
 
 
-def _ours(listing: str) -> list[str]:
-    """Names from `name|lab label` lines that belong to this lab.
+def _listing(kind: list[str]) -> list[tuple[str, str, str]]:
+    """(name, lab name, checkout) of every container or volume carrying the lab label."""
+    name = "{{.Names}}" if kind[0] == "ps" else "{{.Name}}"
+    fmt = (name + '|{{.Label "' + LAB_LABEL_KEY + '"}}|{{.Label "' + CHECKOUT_LABEL_KEY + '"}}')
+    out = docker(*kind, "--filter", f"label={LABEL}", "--format", fmt, capture=True).stdout
+    rows = []
+    for line in out.splitlines():
+        name, lab, checkout = (line.split("|") + ["", ""])[:3]
+        # Hosts made before labs had names carry no lab label: they are the default lab's.
+        rows.append((name, lab or PREFIX, checkout))
+    return rows
 
-    Hosts made before labs had names carry no lab label: they are the default lab's.
-    """
-    names = []
-    for line in listing.splitlines():
-        name, _, lab = line.partition("|")
-        if lab == LAB_NAME or (not lab and LAB_NAME == PREFIX):
-            names.append(name)
-    return sorted(names)
+
+def _ours(rows: list[tuple[str, str, str]]) -> list[str]:
+    return sorted(name for name, lab, _ in rows if lab == LAB_NAME)
 
 
 def lab_containers() -> list[str]:
-    """Names of every container this lab made (by its labels), running or not."""
-    return _ours(docker("ps", "-a", "--filter", f"label={LABEL}", "--format",
-                        f'{{{{.Names}}}}|{{{{.Label "{LAB_LABEL_KEY}"}}}}', capture=True).stdout)
+    """Names of every container of this lab (by its labels), running or not."""
+    return _ours(_listing(["ps", "-a"]))
 
 
 def lab_volumes() -> list[str]:
-    """Names of every volume this lab made (by its labels)."""
-    return _ours(docker("volume", "ls", "--filter", f"label={LABEL}", "--format",
-                        f'{{{{.Name}}}}|{{{{.Label "{LAB_LABEL_KEY}"}}}}', capture=True).stdout)
+    """Names of every volume of this lab (by its labels)."""
+    return _ours(_listing(["volume", "ls"]))
+
+
+def owners() -> dict[str, list[str]]:
+    """Checkout -> names of this lab's containers and volumes it made ("" for those made
+    before checkouts were recorded)."""
+    found: dict[str, list[str]] = {}
+    for name, lab, checkout in _listing(["ps", "-a"]) + _listing(["volume", "ls"]):
+        if lab == LAB_NAME:
+            found.setdefault(checkout, []).append(name)
+    return found
+
+
+class NotOurs(SystemExit):
+    """The lab named here belongs to another checkout (or to none that can be told)."""
+
+
+def check_ownership(recorded: bool) -> None:
+    """Refuse (NotOurs) unless every container and volume of LAB_NAME is this checkout's.
+
+    + recorded: this checkout's .lab/lab.json describes LAB_NAME; then the hosts made
+      before checkouts were labelled count as ours.
+    """
+    others = {c: names for c, names in owners().items()
+              if c != CHECKOUT and not (c == "" and recorded)}
+    if not others:
+        return
+    lines = []
+    for checkout, names in sorted(others.items()):
+        if checkout:
+            state = Path(checkout) / ".lab" / "lab.json"
+            alive = "its .lab/lab.json describes it" if _describes(state) else \
+                "its .lab/lab.json is gone; run `make lab-down` there, or remove them by hand"
+            lines.append(f"{', '.join(sorted(names))} belong to the checkout {checkout} ({alive})")
+        else:
+            lines.append(f"{', '.join(sorted(names))} carry no checkout label and this checkout has "
+                         f"no {STATE_FILE.relative_to(STATE_FILE.parent.parent)} for them: made by "
+                         "another checkout before labs were labelled")
+    raise NotOurs(f"lab: the lab {LAB_NAME!r} is not this checkout's ({CHECKOUT}): "
+                  + "; ".join(lines) + f". Nothing was removed. Set {ENV_NAME} to this "
+                  "checkout's own lab name, or run this in the checkout that made it.")
+
+
+def _describes(state_file: Path) -> bool:
+    try:
+        return (json.loads(state_file.read_text()).get("lab_name") or PREFIX) == LAB_NAME
+    except (OSError, ValueError):
+        return False
 
 
 def inspect(name: str) -> dict | None:
@@ -118,10 +175,8 @@ def start_host(index: int, taken: set[int]) -> dict:
         ssh_port = pick_port(SSH_PORT_BASE + index - 1, taken)
         proxy_port = pick_port(PROXY_PORT_BASE + index - 1, taken)
         log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, proxy 127.0.0.1:{proxy_port})")
-        docker("volume", "create", "--label", LABEL, "--label", LAB_LABEL, volume_name(index),
-               capture=True)
-        docker("run", "-d", "--name", name, "--hostname", name, "--label", LABEL,
-               "--label", LAB_LABEL,
+        docker("volume", "create", *label_args(), volume_name(index), capture=True)
+        docker("run", "-d", "--name", name, "--hostname", name, *label_args(),
                *SYSTEMD_FLAGS, "-v", f"{volume_name(index)}:/var/lib/docker",
                "-p", f"127.0.0.1:{ssh_port}:22",
                "-p", f"127.0.0.1:{proxy_port}:{PROXY_PORT_IN_HOST}",

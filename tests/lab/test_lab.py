@@ -18,9 +18,9 @@ import pytest
 
 from ollama_gate.images import archive_filename
 
-from lab import (HOST_IMAGE, LAB_LABEL, LAB_NAME, LABEL, NGINX_IMAGE, OLLAMA_IMAGE,
+from lab import (HOST_IMAGE, LAB_NAME, NGINX_IMAGE, OLLAMA_IMAGE,
                OPENRESTY_IMAGE, SSH_KEY)
-from lab.hosts import SYSTEMD_FLAGS, authorize_key, pick_port, ssh, wait_ssh
+from lab.hosts import SYSTEMD_FLAGS, authorize_key, label_args, pick_port, ssh, wait_ssh
 from lab.images import image_exists
 from lab.run import docker
 
@@ -62,7 +62,7 @@ def test_a_fresh_host_is_ssh_ready_quickly_without_docker(lab):
     name, port = f"{LAB_NAME}-test-fresh", pick_port(28801, set())
     docker("rm", "-f", name, check=False, capture=True)
     start = time.monotonic()
-    docker("run", "-d", "--name", name, "--label", LABEL, "--label", LAB_LABEL, *SYSTEMD_FLAGS,
+    docker("run", "-d", "--name", name, *label_args(), *SYSTEMD_FLAGS,
            "-p", f"127.0.0.1:{port}:22", HOST_IMAGE, capture=True)
     try:
         authorize_key(name, SSH_KEY.with_suffix(".pub").read_text())
@@ -132,7 +132,7 @@ def run_standin(lab, tmp_path):
             (conf_dir / "test.conf").write_text(conf)
             volumes = ["-v", f"{conf_dir}:/etc/nginx/conf.d:ro"]
         docker("rm", "-f", name, check=False, capture=True)
-        docker("run", "-d", "--name", name, "--label", LABEL, "--label", LAB_LABEL, *volumes,
+        docker("run", "-d", "--name", name, *label_args(), *volumes,
                "-p", f"127.0.0.1:{port}:{port_in_container}", image, *args, capture=True)
         names.append(name)
         return name, port
