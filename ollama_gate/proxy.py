@@ -29,6 +29,10 @@ AUTH_DIR = "/etc/ollama-gate/auth"
 TLS_DIR = "/etc/ollama-gate/tls"
 TLS_CERT_FILENAME = "cert.pem"
 TLS_KEY_FILENAME = "key.pem"
+# A gateway's files: its credential for the backends (an nginx include holding a secret,
+# in the credentials directory) and the backends' certificates it trusts (in conf.d).
+SERVICE_AUTH_FILENAME = "backend-authorization.conf"
+BACKEND_CA_FILENAME = "backends-ca.pem"
 
 # Routes that pass to Ollama after authentication: an allow-list matched exactly against
 # nginx's normalized URI ("//", "/./", "/../" and %XX already resolved), and forwarded as
@@ -178,6 +182,7 @@ def render_proxy_config(
     auth_dir: str = AUTH_DIR,
     tls_dir: str = TLS_DIR,
     access_log: str = "/dev/stdout",
+    pool=None,
 ) -> dict[str, str]:
     """Render the proxy's conf.d directory for ``settings``.
 
@@ -187,6 +192,8 @@ def render_proxy_config(
     + listen_address: bind address ("" = all; tests pass 127.0.0.1).
     + flavor: a key of FLAVORS; default the product image of the auth mode.
     + conf_dir, auth_dir, tls_dir, access_log: paths as the proxy sees them.
+    + pool: a ``gateway.Pool``: this proxy is a gateway and balances over its backends
+      instead of ``upstream`` (its credential for them is ``gateway.service_auth_conf``).
 
     **Example:** ``render_proxy_config(Settings(auth_mode="bearer"))``
     """
@@ -254,13 +261,41 @@ def render_proxy_config(
         "allowed_routes": ALLOWED_ROUTES,
         "allowed_patterns": ALLOWED_PATTERNS,
         "admin_routes": ADMIN_ROUTES,
+        "pool": _checked_pool(pool) if pool is not None else None,
+        "scheme": "https" if pool is not None and pool.tls else "http",
+        "service_auth_conf": f"{paths['auth_dir']}/{SERVICE_AUTH_FILENAME}",
+        "backend_ca": f"{paths['conf_dir']}/{BACKEND_CA_FILENAME}",
     }
     files = {CONF_FILENAME: TEMPLATES.get_template(f"proxy/{CONF_FILENAME}.j2").render(context)}
     if mode == "bearer":
         files[LUA_FILENAME] = (FILES_DIR / "proxy" / LUA_FILENAME).read_text()
     if tls:
         files[DHPARAM_FILENAME] = (FILES_DIR / "proxy" / DHPARAM_FILENAME).read_text()
+    if pool is not None and pool.tls:
+        files[BACKEND_CA_FILENAME] = pool.trusted_certs
     return files
+
+
+_NAME = re.compile(r"[A-Za-z0-9._@-]{1,253}")
+
+
+def _checked_pool(pool):
+    """The pool, with every value that reaches the config text in a safe shape."""
+    if not pool.backends:
+        raise ValueError("proxy config: a gateway needs at least one backend")
+    for b in pool.backends:
+        _check("backend name", b.name, _NAME)
+        _check(f"address of backend {b.name}", b.address, _UPSTREAM)
+        if not 1 <= int(b.weight) <= 1000:
+            raise ValueError(f"proxy config: weight of backend {b.name} must be 1-1000, got {b.weight}")
+    for name in ("max_fails", "fail_timeout", "connect_timeout", "keepalive"):
+        if not 1 <= int(getattr(pool, name)) <= 100000:
+            raise ValueError(f"proxy config: pool {name}={getattr(pool, name)!r} must be at least 1")
+    if pool.tls:
+        _check("pool tls_name", pool.tls_name, _HOST)
+        if "BEGIN CERTIFICATE" not in pool.trusted_certs:
+            raise ValueError("proxy config: TLS backends need their certificates to trust")
+    return pool
 
 
 def main_conf(flavor: str, *, prefix: str, include: str, user: bool = True, workers: int = 1) -> str:

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -133,8 +134,9 @@ class NginxProcess:
 class Gate(NginxProcess):
     """The rendered proxy config of ``settings`` in front of ``upstream_port``."""
 
-    def __init__(self, settings: Settings, upstream_port: int, *, label: str = "gate",
-                 credentials: str | None = None, workers: int = 1, tls_files: dict | None = None):
+    def __init__(self, settings: Settings, upstream_port: int | None, *, label: str = "gate",
+                 credentials: str | None = None, workers: int = 1, tls_files: dict | None = None,
+                 pool=None, service_auth: str | None = None):
         prefix = make_workdir(label)
         super().__init__(prefix, free_port())
         self.settings = settings
@@ -147,14 +149,18 @@ class Gate(NginxProcess):
         self.files = proxy.render_proxy_config(
             settings,
             flavor=FLAVOR,
-            upstream=f"127.0.0.1:{upstream_port}",
+            upstream=f"127.0.0.1:{upstream_port or 1}",
             listen_port=self.port,
             listen_address="127.0.0.1",
             conf_dir=str(self.conf_dir),
             auth_dir=str(self.auth_dir),
             tls_dir=str(self.tls_dir),
             access_log=str(self.access_log_path),
+            pool=pool,
         )
+        if service_auth is not None:
+            # A gateway's include with its credential for the backends (a secret: auth dir).
+            worker_readable(self.auth_dir / proxy.SERVICE_AUTH_FILENAME, service_auth)
         for name, content in self.files.items():
             worker_readable(self.conf_dir / name, content)
         (prefix / "nginx.conf").write_text(proxy.main_conf(
@@ -234,6 +240,14 @@ class RecordingUpstream:
     """
 
     stream_delay = 0.4
+    # What it does with a request after recording it: "ok" answers; "reset" closes the
+    # connection without answering (a backend that dies after receiving the request);
+    # "unavailable" answers 503 (an ollama-gate backend whose Ollama is not reachable);
+    # "failed" answers 502 (a backend whose Ollama failed after getting the request);
+    # "die-streaming" streams two chunks of ?stream=N and then drops the connection.
+    behavior = "ok"
+    # Seconds before answering a non-streamed request (a backend busy generating).
+    answer_delay = 0.0
 
     def __init__(self):
         self.requests: list[dict] = []
@@ -259,6 +273,16 @@ class RecordingUpstream:
                 }
                 with upstream.lock:
                     upstream.requests.append(record)
+                if upstream.behavior == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if upstream.behavior in ("unavailable", "failed"):
+                    self.send_response(503 if upstream.behavior == "unavailable" else 502)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if "stream=" in self.path:
                     count = int(self.path.split("stream=", 1)[1].split("&")[0])
                     self.send_response(200)
@@ -269,11 +293,19 @@ class RecordingUpstream:
                         line = json.dumps({"chunk": i, "done": i == count - 1}).encode() + b"\n"
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                         self.wfile.flush()
+                        if upstream.behavior == "die-streaming" and i == 1:
+                            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                       struct.pack("ii", 1, 0))
+                            self.close_connection = True
+                            self.connection.close()
+                            return
                         if i < count - 1:
                             time.sleep(upstream.stream_delay)
                     self.wfile.write(b"0\r\n\r\n")
                     return
-                payload = json.dumps({"path": self.path, "bytes": len(body)}).encode()
+                if upstream.answer_delay:
+                    time.sleep(upstream.answer_delay)
+                payload = json.dumps({"path": self.path, "bytes": len(body), "port": upstream.port}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -1,0 +1,108 @@
+"""The gateway's rendered proxy config: pool, retries, service credential (pure rendering)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from ollama_gate import proxy
+from ollama_gate.gateway import Backend, Pool, service_auth_conf
+from ollama_gate.secrets_file import Secret
+from ollama_gate.settings import Settings
+
+POOL = Pool(backends=(Backend("gpu-1", "10.0.0.11:8880", 3), Backend("gpu-2", "10.0.0.12:8880", 1)),
+            max_fails=2, fail_timeout=10)
+
+
+def conf(pool=POOL, **settings):
+    return proxy.render_proxy_config(replace(Settings(), **settings), pool=pool)[proxy.CONF_FILENAME]
+
+
+def test_pool_is_least_conn_with_weights_health_and_keepalive():
+    text = conf()
+    upstream = text[text.index("upstream ollama_gate_ollama {"):]
+    upstream = upstream[:upstream.index("}")]
+    assert "least_conn;" in upstream
+    assert "server 10.0.0.11:8880 weight=3 max_fails=2 fail_timeout=10s;  # gpu-1" in upstream
+    assert "server 10.0.0.12:8880 weight=1 max_fails=2 fail_timeout=10s;  # gpu-2" in upstream
+    assert re.search(r"keepalive \d+;", upstream)
+
+
+def test_only_a_backends_503_is_passed_on_for_posts():
+    text = conf()
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("proxy_next_upstream ")]
+    # non_idempotent only with http_503 (nothing processed); the retry pass keeps nginx's rule.
+    assert lines == ["proxy_next_upstream http_503 non_idempotent;",
+                     "proxy_next_upstream error timeout http_502 http_503 http_504;",
+                     "proxy_next_upstream error timeout http_502 http_503 http_504;"]
+    assert text.count("$upstream_bytes_sent !~") == 2
+
+
+def test_gateway_sends_its_include_not_an_empty_authorization():
+    text = conf()
+    assert 'proxy_set_header Authorization "";' not in text
+    assert f"include {proxy.AUTH_DIR}/{proxy.SERVICE_AUTH_FILENAME};" in text
+    assert "proxy_buffering off;" in text
+
+
+def test_every_allowed_route_of_a_gateway_keeps_the_401_handler():
+    text = conf()
+    for route in proxy.ALLOWED_ROUTES:
+        block = text[text.index(f"location = {route} {{"):]
+        block = block[:block.index("\n    }")]
+        assert "error_page 401 = @denied;" in block
+        assert "auth_basic " in block
+
+
+def test_the_retry_locations_authenticate_too():
+    for mode, marker in (("basic", "auth_basic "), ("bearer", "access_by_lua_block")):
+        text = conf(auth_mode=mode)
+        for code in (502, 504):
+            block = text[text.index(f"location @ollama_gate_unsent_{code} {{"):]
+            block = block[:block.index("\n    }")]
+            assert marker in block
+
+
+def test_a_plain_endpoint_is_unchanged_but_says_503_when_ollama_got_nothing():
+    text = proxy.render_proxy_config(Settings())[proxy.CONF_FILENAME]
+    assert "least_conn" not in text and "include" not in text
+    assert 'proxy_set_header Authorization "";' in text
+    assert "error_page 502 = @ollama_unreached_502;" in text
+
+
+@pytest.mark.parametrize("backend", [
+    Backend("gpu-1", "10.0.0.1:8880; include /etc/passwd"),
+    Backend("gpu 1", "10.0.0.1:8880"),
+    Backend("gpu-1", "10.0.0.1:8880", 0),
+])
+def test_unsafe_pool_values_are_refused(backend):
+    with pytest.raises(ValueError):
+        conf(pool=Pool(backends=(backend,)))
+
+
+def test_empty_pool_is_refused():
+    with pytest.raises(ValueError, match="at least one backend"):
+        conf(pool=Pool(backends=()))
+
+
+def test_tls_pool_verifies_against_the_fetched_certificates():
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    pool = replace(POOL, tls=True, tls_name="gpu.example", trusted_certs=pem)
+    files = proxy.render_proxy_config(Settings(), pool=pool)
+    text = files[proxy.CONF_FILENAME]
+    assert "proxy_pass https://ollama_gate_ollama/api/generate;" in text
+    assert "proxy_ssl_verify on;" in text
+    assert files[proxy.BACKEND_CA_FILENAME] == pem
+    with pytest.raises(ValueError, match="certificates"):
+        proxy.render_proxy_config(Settings(), pool=replace(pool, trusted_certs=""))
+
+
+def test_service_auth_include_refuses_values_that_could_inject():
+    assert service_auth_conf(Secret("svc", "Bearer og_abc-DEF_123")).endswith(
+        'proxy_set_header Authorization "Bearer og_abc-DEF_123";\n')
+    for bad in ('Bearer og_x"; return 200; #', "Bearer $remote_addr", "Basic a b", "og_key"):
+        with pytest.raises(ValueError) as err:
+            service_auth_conf(Secret("svc", bad))
+        assert bad not in str(err.value)
