@@ -172,15 +172,25 @@ def start_host(index: int, taken: set[int]) -> dict:
     name = host_name(index)
     info = inspect(name)
     if info is None:
-        ssh_port = pick_port(SSH_PORT_BASE + index - 1, taken)
-        proxy_port = pick_port(PROXY_PORT_BASE + index - 1, taken)
-        log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, proxy 127.0.0.1:{proxy_port})")
         docker("volume", "create", *label_args(), volume_name(index), capture=True)
-        docker("run", "-d", "--name", name, "--hostname", name, *label_args(),
-               *SYSTEMD_FLAGS, "-v", f"{volume_name(index)}:/var/lib/docker",
-               "-p", f"127.0.0.1:{ssh_port}:22",
-               "-p", f"127.0.0.1:{proxy_port}:{PROXY_PORT_IN_HOST}",
-               HOST_IMAGE, "/lib/systemd/systemd", capture=True)
+        # Another lab starting at the same time may take a port between our check and
+        # Docker's bind: then the container is removed and the next free ports are tried.
+        for _ in range(10):
+            ssh_port = pick_port(SSH_PORT_BASE + index - 1, taken)
+            proxy_port = pick_port(PROXY_PORT_BASE + index - 1, taken)
+            log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, proxy 127.0.0.1:{proxy_port})")
+            result = docker("run", "-d", "--name", name, "--hostname", name, *label_args(),
+                            *SYSTEMD_FLAGS, "-v", f"{volume_name(index)}:/var/lib/docker",
+                            "-p", f"127.0.0.1:{ssh_port}:22",
+                            "-p", f"127.0.0.1:{proxy_port}:{PROXY_PORT_IN_HOST}",
+                            HOST_IMAGE, "/lib/systemd/systemd", capture=True, check=False)
+            if result.returncode == 0:
+                break
+            if "port is already allocated" not in result.stderr:
+                raise SystemExit(f"lab: starting {name} failed: {result.stderr.strip()[-2000:]}")
+            docker("rm", "-f", name, capture=True, check=False)
+        else:
+            raise SystemExit(f"lab: {name}: every port tried was taken by the time Docker bound it")
     else:
         ssh_port = published_port(info, 22)
         proxy_port = published_port(info, PROXY_PORT_IN_HOST)

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-PROGRAM = Path(__file__).resolve().parent / "images" / "ollama" / "ollama"
+from lab import IMAGE_SOURCES
+
+PROGRAM = IMAGE_SOURCES / "ollama" / "ollama"
 GEMMA_DIGEST = "8648f39daa8fbf5b18c7b4e6a8fb4990c692751d49917417b8842ca5758e7ffc"
 GEMMA_SIZE = 815319791
 
