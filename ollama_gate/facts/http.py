@@ -11,6 +11,8 @@ from pyinfra.api import FactBase
 # Lines curl and the shell add after the response, so that status and exit code are data.
 STATUS_MARK = "__OLLAMA_GATE_HTTP_STATUS__"
 EXIT_MARK = "__OLLAMA_GATE_CURL_EXIT__"
+# The line curl writes after each answer of a batch: mark, request index, status, exit code.
+BATCH_MARK = "__OLLAMA_GATE_HTTP_ANSWER__"
 # Response headers kept (lower case); nothing else of the head is returned.
 KEPT_HEADERS = ("www-authenticate", "content-type")
 
@@ -37,6 +39,69 @@ def curl_config(authorization: str | None) -> SecretStdin:
     if authorization is None:
         return SecretStdin("")
     return SecretStdin(f"header = {_config_quote('Authorization: ' + authorization)}\n")
+
+
+def _request_config(index: int, method: str, url: str, body: str | None, max_time: int,
+                    insecure: bool, authorization: str | None) -> str:
+    if method not in ("GET", "POST"):
+        raise ValueError(f"HttpProbes: method {method!r} is not GET or POST")
+    lines = [f"url = {_config_quote(url)}", 'dump-header = "-"', f"max-time = {int(max_time)}",
+             f'write-out = "\\n{BATCH_MARK} {index} %{{http_code}} %{{exitcode}}\\n"']
+    if insecure:
+        lines.append("insecure")
+    if method == "POST":
+        lines += ['request = "POST"', 'header = "Content-Type: application/json"',
+                  f"data-binary = {_config_quote(body or '{}')}"]
+    if authorization is not None:
+        lines.append(f"header = {_config_quote('Authorization: ' + authorization)}")
+    return "\n".join(lines) + "\n"
+
+
+def curl_batch_config(requests) -> SecretStdin:
+    """The text for ``curl -K -`` making every request of ``requests`` in one curl run, one
+    after the other (``next`` separates them): each is ``(method, url, body, max_time,
+    insecure, authorization or None)``. Every option is in the config, so the command line
+    is ``curl -sS -K -`` whatever is asked, and no header, body or URL is an argument."""
+    return SecretStdin("next\n".join(
+        _request_config(i, *request) for i, request in enumerate(requests)))
+
+
+class HttpProbes(FactBase):
+    """
+    Several HTTP requests from the host in ONE command: a single curl reads all of them
+    from its standard input (``_stdin=curl_batch_config(...)``), so a verification is one
+    round trip however many credentials it proves, and no credential is an argument.
+    The answers are in the order asked, each shaped like ``HttpProbe``'s (``None`` for a
+    request curl never reported on).
+
+    + requests: what is asked, for pyinfra's output only (``"GET /api/tags"``, no secret)
+
+    .. code:: python
+
+        [{"status": 200, "models": ["gemma3:1b"], ...}, {"status": 401, ...}]
+    """
+
+    def requires_command(self, requests: list[str]) -> str:
+        return "curl"
+
+    def command(self, requests: list[str]) -> str:
+        # The exit code is printed per request (%{exitcode}): a refused connection is an answer.
+        return "curl -sS -K -; true"
+
+    def process(self, output: list[str]) -> list[dict | None]:
+        answers: dict[int, dict] = {}
+        region: list[str] = []
+        for line in output:
+            parts = line.rstrip("\r").split()
+            if len(parts) == 4 and parts[0] == BATCH_MARK and parts[1].isdigit():
+                _, index, code, exit_code = parts
+                answers[int(index)] = HttpProbe().process(
+                    [*region, f"{STATUS_MARK} {code}", f"{EXIT_MARK} {exit_code}"])
+                region = []
+            else:
+                region.append(line)
+        count = max(answers) + 1 if answers else 0
+        return [answers.get(i) for i in range(count)]
 
 
 class HttpProbe(FactBase):

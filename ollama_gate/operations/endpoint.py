@@ -13,7 +13,7 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 
 from ..config import HostConfig
-from ..facts.http import HttpProbe, curl_config
+from ..facts.http import HttpProbes, curl_batch_config
 from ..secrets_file import Secret, load_secrets, secrets_path
 from ..checks import Check, Probe, base_url, host_report, judge, plan, run_report, summary
 from .util import fail_host
@@ -41,14 +41,18 @@ def _flatten(retired: Mapping[str, Sequence[Secret]] | Iterable[Secret]) -> list
     return list(retired)
 
 
-def _ask(probe: Probe, url: str, insecure: bool) -> dict | None:
-    # The Authorization header goes to curl on stdin (-K -), in a buffer that prints as a
-    # placeholder: never on a command line, never in pyinfra's output.
-    return host.get_fact(
-        HttpProbe, url=url + probe.path, method=probe.method, body=probe.body,
-        max_time=probe.max_time, insecure=insecure,
-        _stdin=curl_config(probe.auth.reveal() if probe.auth else None),
-    )
+def _ask(probes: Sequence[Probe], url: str, insecure: bool) -> list[dict | None]:
+    """Every probe's answer, from ONE remote command (one curl making all the requests).
+    The Authorization headers go to curl on stdin (-K -), in a buffer that prints as a
+    placeholder: never on a command line, never in pyinfra's output."""
+    answers = host.get_fact(
+        HttpProbes, requests=[f"{p.method} {p.path}" for p in probes],
+        _stdin=curl_batch_config([
+            (p.method, url + p.path, p.body, p.max_time, insecure, p.auth.reveal() if p.auth else None)
+            for p in probes
+        ]),
+    ) or []
+    return [*answers, *[None] * (len(probes) - len(answers))][:len(probes)]
 
 
 def _write_report(path: Path, name: str, entry: dict) -> None:
@@ -95,12 +99,15 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     url = base_url(s)
     insecure = s.proxy_tls != "off"
     probes = plan(s, cfg.credentials, _flatten(retired))
-    checks: list[Check] = [judge(host.name, s, p, _ask(p, url, insecure)) for p in probes]
+    checks: list[Check] = [judge(host.name, s, p, a) for p, a in zip(probes, _ask(probes, url, insecure))]
 
     deadline = time.monotonic() + SETTLE_SECONDS
     while any(not c.ok for c in checks) and time.monotonic() < deadline:
         time.sleep(RETRY_INTERVAL)
-        checks = [c if c.ok else judge(host.name, s, p, _ask(p, url, insecure)) for p, c in zip(probes, checks)]
+        # Only the failed probes are asked again, all of them in one command.
+        again = [i for i, c in enumerate(checks) if not c.ok]
+        for i, answer in zip(again, _ask([probes[i] for i in again], url, insecure)):
+            checks[i] = judge(host.name, s, probes[i], answer)
 
     address = host.data.get("ssh_hostname") or host.name
     lines = summary(host.name, str(address), s, cfg.credentials)

@@ -202,3 +202,23 @@ def test_report_path_argument_then_environment_then_setting(monkeypatch, tmp_pat
     monkeypatch.setenv("OLLAMA_GATE_REPORT", str(tmp_path / "e.json"))
     assert report_path_for(Settings(verify_report="s.json")) == tmp_path / "e.json"
     assert report_path_for(Settings(), str(tmp_path / "a.json")) == tmp_path / "a.json"
+
+
+def test_curl_batch_config_puts_every_request_on_stdin_separated_by_next():
+    from ollama_gate.facts.http import BATCH_MARK, curl_batch_config
+    stdin = curl_batch_config([
+        ("GET", "http://127.0.0.1:8880/api/tags", None, 30, False, "Basic c2Vrcml0"),
+        ("POST", "https://127.0.0.1:8880/api/pull", '{"a": "b"}', 5, True, None),
+    ])
+    text = stdin.getvalue()
+    assert repr(stdin) == str(stdin) == "<hidden curl config>"
+    blocks = text.split("next\n")
+    assert len(blocks) == 2
+    assert 'header = "Authorization: Basic c2Vrcml0"' in blocks[0]
+    assert f'{BATCH_MARK} 0 %{{http_code}} %{{exitcode}}' in blocks[0]
+    assert 'url = "http://127.0.0.1:8880/api/tags"' in blocks[0] and "max-time = 30" in blocks[0]
+    assert "Authorization" not in blocks[1]
+    assert 'data-binary = "{\\"a\\": \\"b\\"}"' in blocks[1] and "insecure" in blocks[1]
+    assert 'request = "POST"' in blocks[1] and f"{BATCH_MARK} 1 " in blocks[1]
+    with pytest.raises(ValueError):
+        curl_batch_config([("GET", "http://x/", None, 1, False, "Bearer a\nurl = http://elsewhere")])
