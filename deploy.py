@@ -11,13 +11,14 @@ from pyinfra import host, inventory
 
 from ollama_gate.facts.stack import CredentialFileContents
 
-from ollama_gate import compose, credentials, proxy
+from ollama_gate import auth, compose, proxy
 from ollama_gate.config import config_for_host
 from ollama_gate.operations import docker, endpoint, images, models, stack, system, tls
 
 cfg = config_for_host(host, inventory)
 s = cfg.settings
-gid = proxy.proxy_worker_gid(s)
+mode = auth.mode_of(s)
+gid = mode.worker_gid
 d = s.stack_dir
 
 # --- Preflight: stop before changing anything ------------------------------------------
@@ -53,18 +54,17 @@ stack.directory(name="Ensure the proxy config directory exists.", path=f"{d}/pro
 stack.directory(name="Ensure the credentials directory exists.", path=f"{d}/auth", stack_dir=d,
                 mode=0o750, gid=gid)
 
-cred_name, cred_text = credentials.credential_file(
-    s.auth_mode, cfg.credentials, s.auth_htpasswd_scheme,
-    # .htpasswd lines whose salted hash still verifies are kept, so reruns change nothing.
-    current=host.get_fact(CredentialFileContents, path=f"{d}/auth/{credentials.HTPASSWD_FILE}")
-    if s.auth_mode == "basic" else None,
+cred_path = f"{d}/auth/{mode.credential_file}"
+cred_text = mode.render_credentials(
+    cfg.credentials, s,
+    # e.g. .htpasswd lines whose salted hash still verifies are kept, so reruns change nothing.
+    current=host.get_fact(CredentialFileContents, path=cred_path) if mode.reuses_current_file else None,
 )
 stack.file(
     name="Write the credential file of the auth mode (names only in output, never values).",
-    path=f"{d}/auth/{cred_name}", content=cred_text, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
+    path=cred_path, content=cred_text, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
 )
-other = credentials.KEYS_FILE if s.auth_mode == "basic" else credentials.HTPASSWD_FILE
-stale = [f"{d}/auth/{other}"]
+stale = [f"{d}/auth/{other.credential_file}" for other in auth.MODES.values() if other is not mode]
 
 tls_ops = []
 if s.proxy_tls == "off":

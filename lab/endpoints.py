@@ -6,27 +6,20 @@ goes only to the 127.0.0.1 ports the lab published; each check is a bounded retr
 
 from __future__ import annotations
 
-import base64
 import os
 import sys
 import time
 import urllib.error
 import urllib.request
 
-from ollama_gate import PROJECT_DIR
+from ollama_gate import PROJECT_DIR, auth
 from ollama_gate.settings import Settings
 
 from .state import secret_value
 
-# What ThingsBoard's Ollama form calls each auth mode.
-THINGSBOARD_AUTH = {"basic": "Basic", "bearer": "Token"}
-
-
 def auth_header(mode: str, name: str, value: str) -> str:
     """The Authorization header of a credential in auth mode."""
-    if mode == "basic":
-        return "Basic " + base64.b64encode(f"{name}:{value}".encode()).decode()
-    return f"Bearer {value}"
+    return auth.mode(mode).authorization(name, value)
 
 
 def status_of(url: str, authorization: str | None, timeout: float = 10) -> int:
@@ -119,7 +112,7 @@ def endpoints(state: dict, check: bool = True) -> int:
             else:
                 cred = host["credentials"][0]["name"]
                 print(f"  checked: 200 with {cred}, 401 with a wrong "
-                      f"{'password' if host['auth_mode'] == 'basic' else 'key'} and with none")
+                      f"{auth.mode(host['auth_mode']).value_kind} and with none")
         print()
     if check:
         total = len(state["hosts"])

@@ -20,21 +20,22 @@ import sys
 
 import yaml
 
-from ollama_gate import PROJECT_DIR
+from ollama_gate import PROJECT_DIR, auth
 
 from . import (IMAGES_DIR, LAB_NAME, NGINX_IMAGE, OLLAMA_IMAGE, OPENRESTY_IMAGE, SECRETS_FILE, SSH_KEY,
                STATE_FILE)
 from .run import run
 
 VERSION = 1
-# auth_mode -> (secrets file section, the ollama_gate command that adds one, name stem).
-CREDENTIAL_KINDS = {"basic": ("users", "new-user", "lab-user"),
-                    "bearer": ("keys", "new-key", "lab-key")}
+# auth_mode -> (secrets file section, the ollama_gate command that adds one, name stem):
+# basic -> users, new-user, lab-user; bearer -> keys, new-key, lab-key.
+CREDENTIAL_KINDS = {m.name: (m.section, m.new_command, "lab-" + m.new_command.removeprefix("new-"))
+                    for m in auth.MODES.values()}
 
 
 def auth_mode(index: int) -> str:
-    """Host 1 basic, host 2 bearer, and so on alternating."""
-    return "basic" if index % 2 == 1 else "bearer"
+    """Host 1 basic, host 2 bearer, and so on through the registry's modes."""
+    return auth.MODE_NAMES[(index - 1) % len(auth.MODE_NAMES)]
 
 
 def _secrets_raw() -> dict:

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import auth
 from . import secrets_file as secrets_mod
 from .config import check_hosts, inventory_hosts
 from .settings import ConfigError
@@ -44,7 +45,7 @@ def _new(section: str):
     def run(args) -> int:
         path = secrets_mod.secrets_path()
         value = secrets_mod.add(path, section, args.name)
-        kind = "user" if section == "users" else "key"
+        kind = auth.by_section(section).new_command.removeprefix("new-")
         print(f"added {kind} {args.name!r} to {path}; the value below is shown only now:", file=sys.stderr)
         print(value)
         return 0
@@ -73,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="check settings and secrets of every host of an inventory")
     p.add_argument("inventory")
     p.set_defaults(func=_check)
-    for command, section in (("new-user", "users"), ("new-key", "keys")):
-        p = sub.add_parser(command, help=f"add a random credential under '{section}:'")
+    for mode in auth.MODES.values():
+        p = sub.add_parser(mode.new_command, help=f"add a random credential under '{mode.section}:' "
+                                                   f"(auth_mode {mode.name})")
         p.add_argument("name")
-        p.set_defaults(func=_new(section))
+        p.set_defaults(func=_new(mode.section))
     p = sub.add_parser("rotate", help="replace a credential's value with a new random one")
     p.add_argument("name")
     p.set_defaults(func=_rotate)

@@ -8,15 +8,13 @@ which has no printable form.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
-import secrets as _random
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-# _B64TOKEN: what may follow "Bearer "; any other retired value is no key at all (400).
-from .secrets_file import _B64TOKEN, Secret
+from . import auth
+from .secrets_file import Secret
 from .settings import Settings, normalize_model
 
 # Check names (the report's "check" field and the failure messages).
@@ -27,9 +25,6 @@ RETIRED_REFUSED = "retired-credential-refused"
 ADMIN_FORBIDDEN = "admin-route-forbidden"
 GENERATE_TEXT = "generate-returns-text"
 
-# What ThingsBoard's Ollama form calls each auth mode.
-THINGSBOARD_AUTH = {"basic": "Basic", "bearer": "Token"}
-
 REFUSED = (401, 429)  # 429: refused by the failed-authentication rate limit (after a 401)
 ADMIN_BODY = "{}"  # Ollama would answer 400 "model is required"; nothing is pulled
 GENERATE_PROMPT = "Reply with one word: ready"
@@ -38,10 +33,7 @@ GENERATE_PROMPT = "Reply with one word: ready"
 def authorization(mode: str, name: str, value: str) -> Secret:
     """The Authorization header a client of ``mode`` sends for credential ``name``, as a
     Secret named after the credential (it prints as its name only)."""
-    if mode == "basic":
-        token = base64.b64encode(f"{name}:{value}".encode("utf-8")).decode("ascii")
-        return Secret(name, f"Basic {token}")
-    return Secret(name, f"Bearer {value}")
+    return Secret(name, auth.mode(mode).authorization(name, value))
 
 
 @dataclass(frozen=True)
@@ -89,8 +81,8 @@ def base_url(settings: Settings) -> str:
 
 
 def random_value(mode: str) -> str:
-    """A credential no client has: 256 random bits, shaped like the mode's values."""
-    return ("og_" if mode == "bearer" else "") + _random.token_urlsafe(32)
+    """A credential no client has: a fresh random value of the mode (AuthMode.new_value)."""
+    return auth.mode(mode).new_value()
 
 
 def retired_to_probe(mode: str, credentials: Mapping[str, Secret], retired: Iterable[Secret]) -> list[Secret]:
@@ -99,15 +91,14 @@ def retired_to_probe(mode: str, credentials: Mapping[str, Secret], retired: Iter
     A value that is also a current value of the mode (a credential rotated back, or
     renamed) is still accepted and is skipped; duplicates are probed once.
     """
-    current = {(name, s.reveal()) for name, s in credentials.items()}
-    current_values = {s.reveal() for s in credentials.values()}
-    seen: set[tuple[str, str]] = set()
+    m = auth.mode(mode)
+    # What the proxy matches a credential by (basic: name and password; bearer: the key).
+    current = {m.retired_identity(name, s.reveal()) for name, s in credentials.items()}
+    seen: set = set()
     out = []
     for secret in retired:
-        value = secret.reveal()
-        accepted = (secret.name, value) in current if mode == "basic" else value in current_values
-        key = (secret.name, value) if mode == "basic" else ("", value)
-        if accepted or key in seen or (mode == "bearer" and not _B64TOKEN.fullmatch(value)):
+        key = m.retired_identity(secret.name, secret.reveal())
+        if key is None or key in current or key in seen:
             continue
         seen.add(key)
         out.append(secret)
@@ -123,45 +114,37 @@ def plan(settings: Settings, credentials: Mapping[str, Secret], retired: Iterabl
     + wrong_value: the random wrong password or key (made here when not given)
     """
     mode = settings.auth_mode
-    wrong_value = wrong_value or random_value(mode)
+    m = auth.mode(mode)
+    wrong_value = wrong_value or m.new_value()
     names = sorted(credentials)
     probes = [
         Probe(ACCEPTED, name, "GET", "/api/tags", 200, authorization(mode, name, credentials[name].reveal()))
         for name in names
     ]
-    if mode == "basic":
-        # A known user with a wrong password (or an unknown user when there is none).
-        wrong_user = names[0] if names else "ollama-gate-verify"
-        probes.append(Probe(WRONG_REFUSED, f"{wrong_user} (random password)", "GET", "/api/tags", 401,
-                            authorization(mode, wrong_user, wrong_value)))
-    else:
-        probes.append(Probe(WRONG_REFUSED, "(random key)", "GET", "/api/tags", 401,
-                            authorization(mode, "", wrong_value)))
+    wrong_label, wrong_name = m.wrong_credential(names)
+    probes.append(Probe(WRONG_REFUSED, wrong_label, "GET", "/api/tags", 401,
+                        authorization(mode, wrong_name, wrong_value)))
     probes.append(Probe(NONE_REFUSED, "(none)", "GET", "/api/tags", 401))
     for index, secret in enumerate(retired_to_probe(mode, credentials, retired)):
         probes.append(Probe(RETIRED_REFUSED, f"{secret.name} (retired value {index + 1})", "GET", "/api/tags", 401,
                             authorization(mode, secret.name, secret.reveal())))
     if names:
         first = names[0]
-        auth = authorization(mode, first, credentials[first].reveal())
-        probes.append(Probe(ADMIN_FORBIDDEN, first, "POST", "/api/pull", 403, auth, body=ADMIN_BODY))
+        first_auth = authorization(mode, first, credentials[first].reveal())
+        probes.append(Probe(ADMIN_FORBIDDEN, first, "POST", "/api/pull", 403, first_auth, body=ADMIN_BODY))
         if settings.verify_generate and settings.models:
             body = json.dumps({"model": settings.models[0], "prompt": GENERATE_PROMPT, "stream": False,
                                "options": {"num_predict": 16}})
-            probes.append(Probe(GENERATE_TEXT, first, "POST", "/api/generate", 200, auth, body=body,
+            probes.append(Probe(GENERATE_TEXT, first, "POST", "/api/generate", 200, first_auth, body=body,
                                 max_time=min(int(settings.proxy_read_timeout), 300)))
     return probes
 
 
 def challenges(settings: Settings) -> dict[str, str]:
     """The WWW-Authenticate a refused request must carry, per refusal check."""
-    realm = settings.auth_realm
-    if settings.auth_mode == "basic":
-        basic = f'Basic realm="{realm}"'
-        return {WRONG_REFUSED: basic, NONE_REFUSED: basic, RETIRED_REFUSED: basic}
-    bearer = f'Bearer realm="{realm}"'
-    invalid = f'{bearer}, error="invalid_token"'
-    return {WRONG_REFUSED: invalid, NONE_REFUSED: bearer, RETIRED_REFUSED: invalid}
+    m = auth.mode_of(settings)
+    refusal = m.refusal(settings.auth_realm)
+    return {WRONG_REFUSED: refusal, NONE_REFUSED: m.challenge(settings.auth_realm), RETIRED_REFUSED: refusal}
 
 
 def _status_text(answer: Mapping) -> str:
@@ -228,17 +211,14 @@ def summary(host: str, address: str, settings: Settings, credentials: Mapping[st
         address = settings.proxy_bind
     if ":" in address and not address.startswith("["):
         address = f"[{address}]"
-    mode = settings.auth_mode
-    section = "users" if mode == "basic" else "keys"
+    m = auth.mode_of(settings)
     names = ", ".join(sorted(credentials)) or "none"
-    if mode == "basic":
-        auth = f"Basic (username and password of one of: {names}; passwords under '{section}:' in the secrets file)"
-    else:
-        auth = f"Token (the Bearer key of one of: {names}; keys under '{section}:' in the secrets file)"
+    how = (f"{m.summary_label} ({m.client_hint} of one of: {names}; "
+           f"{m.value_kind}s under '{m.section}:' in the secrets file)")
     url = settings.proxy_public_url.rstrip("/") or f"{scheme}://{address}:{settings.proxy_port}"
     return [
         f"Base URL:        {url}",
-        f"Authentication:  {auth}",
+        f"Authentication:  {how}",
         f"Model ID:        {settings.models[0] if settings.models else '(no model configured)'}",
     ]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from . import auth
 from .secrets_file import Secret, SecretsFile, credentials_for, load_secrets, secrets_path
 from .settings import ConfigError, Settings, settings_from_data
 
@@ -44,11 +45,7 @@ def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
             except ConfigError as e:
                 errors += [f"{name}: {err}" for err in e.errors]
                 continue
-            short = [c for c in creds.values() if s.auth_mode == "basic"
-                     and len(c.reveal()) < s.auth_password_min_length]
-            for cred in short:
-                errors.append(f"{name}: auth_password_min_length: the password of {cred.name!r} is "
-                              f"shorter than {s.auth_password_min_length}")
+            errors += [f"{name}: {err}" for err in auth.mode_of(s).credential_errors(creds, s)]
             configs[name] = HostConfig(name, s, creds)
     if errors:
         raise ConfigError(errors)

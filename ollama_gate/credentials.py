@@ -8,14 +8,15 @@ verifies its password, and only new or changed users get a new (salted) hash.
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from passlib.hash import apr_md5_crypt, bcrypt, ldap_salted_sha1, sha512_crypt
 
-from .secrets_file import Secret
+if TYPE_CHECKING:
+    # Only a type here: the auth modes import this module, and the secrets file imports them.
+    from .secrets_file import Secret
 
-HTPASSWD_FILE = "htpasswd"
-KEYS_FILE = "keys.sha256"
+# The file names and which mode renders which: ollama_gate/auth/ (AuthMode.credential_file).
 
 # Hashers nginx's auth_basic understands ({SSHA} natively, the others through crypt(3)).
 # nginx hashes the presented password on every request, so cost is paid per request:
@@ -80,10 +81,3 @@ def key_digest(key: str) -> str:
 def keys_content(keys: Mapping[str, Secret]) -> str:
     """The bearer key file: ``name:sha256hex`` per line, sorted by name."""
     return _KEYS_HEADER + "".join(f"{name}:{key_digest(keys[name].reveal())}\n" for name in sorted(keys))
-
-
-def credential_file(mode: str, creds: Mapping[str, Secret], scheme: str, current: str | None) -> tuple[str, str]:
-    """(file name, content) of the credential file of ``mode``."""
-    if mode == "basic":
-        return HTPASSWD_FILE, htpasswd_content(creds, scheme, current)
-    return KEYS_FILE, keys_content(creds)

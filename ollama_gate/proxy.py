@@ -7,20 +7,20 @@ images include ``/etc/nginx/conf.d/*.conf`` inside ``http {}``, so the rendered
 init) as well as the server. Files not ending in ``.conf`` (the Lua module, the DH
 group) are read by path, never included.
 
-Everything that differs between the images the config runs in is in ``FLAVORS`` below.
+Everything that differs between the images the config runs in is in ``FLAVORS``
+(ollama_gate/flavors.py); everything that differs between auth modes, in ollama_gate/auth/.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from ollama_gate import FILES_DIR, TEMPLATES
-from ollama_gate.credentials import HTPASSWD_FILE, KEYS_FILE
+
+from ollama_gate import FILES_DIR, TEMPLATES, auth
+from ollama_gate.flavors import FLAVORS, Flavor  # noqa: F401  (Flavor: re-exported)
 from ollama_gate.settings import Settings
 
 
 CONF_FILENAME = "ollama-gate.conf"
-LUA_FILENAME = "ollama_gate_auth.lua"
 DHPARAM_FILENAME = "ffdhe2048.pem"
 
 # Paths inside the proxy container (the deploy mounts these read-only).
@@ -62,95 +62,9 @@ ALLOWED_PATTERNS = (
 ADMIN_ROUTES = ("pull", "push", "delete", "create", "copy", "blobs")
 
 
-@dataclass(frozen=True)
-class Flavor:
-    """How one nginx build runs the rendered files.
-
-    + worker_user/worker_group/worker_uid/worker_gid: who the workers run as; credential
-      files are root:<worker_gid> mode 0640 so that only root and the workers read them.
-    + lua: the build has ngx_http_lua (needed by bearer mode).
-    + load_modules: main-context ``load_module`` lines the build needs for Lua (empty when
-      built in). conf.d sits inside ``http {}``, so these belong to the main nginx.conf.
-    + main_conf: the main config that includes ``conf.d/*.conf`` inside ``http {}``.
-    + worker_processes: what that main config sets (main context, not ours to change from
-      conf.d); the benchmark's ``--workers`` mirrors it.
-    """
-
-    description: str
-    worker_user: str
-    worker_group: str
-    worker_uid: int
-    worker_gid: int
-    lua: bool
-    load_modules: tuple
-    main_conf: str
-    worker_processes: str
-
-
-# The one place where the images differ.
-FLAVORS = {
-    # Official `nginx` image (basic mode): /etc/nginx/nginx.conf says `user nginx;`
-    # (uid/gid 101) and `worker_processes auto;`. No Lua module.
-    "nginx": Flavor(
-        description="official nginx image",
-        worker_user="nginx",
-        worker_group="nginx",
-        worker_uid=101,
-        worker_gid=101,
-        lua=False,
-        load_modules=(),
-        main_conf="/etc/nginx/nginx.conf",
-        worker_processes="auto",
-    ),
-    # Official `openresty/openresty` bookworm image (bearer mode): its nginx.conf leaves
-    # `user` commented out, so workers run as nobody/nogroup (65534); it sets no
-    # lua_package_path and `worker_processes 1`. Lua is built in and nginx links OpenSSL,
-    # so LuaJIT FFI finds SHA256() in the process.
-    "openresty": Flavor(
-        description="official openresty/openresty bookworm image",
-        worker_user="nobody",
-        worker_group="nogroup",
-        worker_uid=65534,
-        worker_gid=65534,
-        lua=True,
-        load_modules=(),
-        main_conf="/usr/local/openresty/nginx/conf/nginx.conf",
-        worker_processes="1",
-    ),
-    # Debian's nginx + libnginx-mod-http-lua (the tests and the benchmark): modules are
-    # dynamic; the test harness writes its own main config with `user nobody nogroup;`,
-    # mirroring the OpenResty image. Debian has lua-resty-core but no lua-resty-string,
-    # which is why the Lua module hashes through FFI rather than resty.sha256.
-    "debian": Flavor(
-        description="Debian nginx with libnginx-mod-http-lua",
-        worker_user="nobody",
-        worker_group="nogroup",
-        worker_uid=65534,
-        worker_gid=65534,
-        lua=True,
-        load_modules=(
-            "/usr/lib/nginx/modules/ndk_http_module.so",
-            "/usr/lib/nginx/modules/ngx_http_lua_module.so",
-        ),
-        main_conf="/etc/nginx/nginx.conf",
-        worker_processes="1",
-    ),
-}
-
-
 def container_port(settings: Settings) -> int:
     """The port the proxy listens on inside its container: 443 with TLS, else 80."""
     return 443 if settings.proxy_tls != "off" else 80
-
-
-def flavor_for(settings: Settings) -> str:
-    """The image flavor the product runs for this auth mode (basic: nginx, bearer: openresty)."""
-    return "nginx" if settings.auth_mode == "basic" else "openresty"
-
-
-def proxy_worker_gid(settings: Settings) -> int:
-    """The gid of the proxy's workers; credential files are root:<gid> 0640."""
-    return FLAVORS[flavor_for(settings)].worker_gid
 
 
 # Values that end up inside nginx config text. Anything outside these shapes could
@@ -190,23 +104,24 @@ def render_proxy_config(
     + upstream_host: the Host header sent to Ollama (one its host check accepts).
     + listen_port: the port inside the container; default 443 with TLS, else 80.
     + listen_address: bind address ("" = all; tests pass 127.0.0.1).
-    + flavor: a key of FLAVORS; default the product image of the auth mode.
+    + flavor: a key of FLAVORS; default the image of the auth mode (``AuthMode.flavor``).
     + conf_dir, auth_dir, tls_dir, access_log: paths as the proxy sees them.
     + pool: a ``gateway.Pool``: this proxy is a gateway and balances over its backends
       instead of ``upstream`` (its credential for them is ``gateway.service_auth_conf``).
 
-    **Example:** ``render_proxy_config(Settings(auth_mode="bearer"))``
+    **Example:** ``render_proxy_config(Settings(proxy_tls="self-signed"))``
     """
-    mode = settings.auth_mode
-    if mode not in ("basic", "bearer"):
-        raise ValueError(f"proxy config: auth_mode={mode!r} must be 'basic' or 'bearer'")
+    try:
+        mode = auth.mode_of(settings)
+    except auth.UnknownAuthMode as e:
+        raise ValueError(f"proxy config: {e}") from None
     if settings.proxy_tls not in ("off", "self-signed", "provided"):
         raise ValueError(f"proxy config: proxy_tls={settings.proxy_tls!r} is not off/self-signed/provided")
-    flavor = flavor or flavor_for(settings)
+    flavor = flavor or mode.flavor
     if flavor not in FLAVORS:
         raise ValueError(f"proxy config: unknown flavor {flavor!r}")
-    if mode == "bearer" and not FLAVORS[flavor].lua:
-        raise ValueError(f"proxy config: bearer mode needs Lua, which the {FLAVORS[flavor].description} lacks")
+    if mode.needs_lua and not FLAVORS[flavor].lua:
+        raise ValueError(f"proxy config: {mode.name} mode needs Lua, which the {FLAVORS[flavor].description} lacks")
     fail_limit = int(settings.auth_fail_limit)
     read_timeout = int(settings.proxy_read_timeout)
     if fail_limit < 1:
@@ -236,7 +151,8 @@ def render_proxy_config(
     if int(max_body.rstrip("kKmMgG")) == 0:
         raise ValueError("proxy config: proxy_max_body=0 would lift the request body limit")
     context = {
-        "auth_mode": mode,
+        "auth_mode": mode.name,
+        "auth_template": mode.template,
         "flavor": flavor,
         "flavor_description": FLAVORS[flavor].description,
         "realm": realm,
@@ -252,12 +168,12 @@ def render_proxy_config(
         "upstream_host": _check("upstream_host", upstream_host, _HOST),
         "conf_dir": paths["conf_dir"],
         "access_log": paths["access_log"],
-        "htpasswd_file": f"{paths['auth_dir']}/{HTPASSWD_FILE}",
-        "keys_file": f"{paths['auth_dir']}/{KEYS_FILE}",
+        "credential_file": f"{paths['auth_dir']}/{mode.credential_file}",
         "tls_cert": f"{paths['tls_dir']}/{TLS_CERT_FILENAME}",
         "tls_key": f"{paths['tls_dir']}/{TLS_KEY_FILENAME}",
         "dhparam": f"{paths['conf_dir']}/{DHPARAM_FILENAME}",
-        "lua_file": LUA_FILENAME,
+        # What the mode's own template block needs besides the above.
+        **mode.template_context(),
         "allowed_routes": ALLOWED_ROUTES,
         "allowed_patterns": ALLOWED_PATTERNS,
         "admin_routes": ADMIN_ROUTES,
@@ -267,8 +183,8 @@ def render_proxy_config(
         "backend_ca": f"{paths['conf_dir']}/{BACKEND_CA_FILENAME}",
     }
     files = {CONF_FILENAME: TEMPLATES.get_template(f"proxy/{CONF_FILENAME}.j2").render(context)}
-    if mode == "bearer":
-        files[LUA_FILENAME] = (FILES_DIR / "proxy" / LUA_FILENAME).read_text()
+    for name in mode.proxy_files:
+        files[name] = (FILES_DIR / "proxy" / name).read_text()
     if tls:
         files[DHPARAM_FILENAME] = (FILES_DIR / "proxy" / DHPARAM_FILENAME).read_text()
     if pool is not None and pool.tls:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import secrets as _random
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,18 +10,19 @@ from typing import Any
 
 import yaml
 
-from . import PROJECT_DIR
+from . import PROJECT_DIR, auth
+# How strong generated credentials are: defined by each mode (README and group_data/all.py
+# quote these numbers; tests/unit/test_docs_truth.py holds them to it).
+from .auth.basic import PASSWORD_BITS  # noqa: F401
+from .auth.bearer import KEY_BITS  # noqa: F401
 from .settings import ConfigError
 
 ENV_VAR = "OLLAMA_GATE_SECRETS"
 DEFAULT_PATH = PROJECT_DIR / "secrets.yml"  # covered by .gitignore
-SECTIONS = {"basic": "users", "bearer": "keys"}
+SECTIONS = auth.SECTIONS  # auth mode -> its section ("users", "keys")
 RETIRED = "retired"
 RETIRED_KEEP = 3  # old values kept per name
-KEY_MIN_LENGTH = 32
 NAME_MAX_LENGTH = 64
-# RFC 6750 b64token: what may follow "Bearer " in an Authorization header.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class Secret:
@@ -60,7 +59,8 @@ class SecretsFile:
     retired: dict[str, list[Secret]] = field(default_factory=dict)
 
     def section(self, mode: str) -> dict[str, Secret]:
-        return self.users if mode == "basic" else self.keys
+        """The credentials of auth mode ``mode`` (an unknown mode raises UnknownAuthMode)."""
+        return getattr(self, auth.mode(mode).section)
 
 
 def secrets_path() -> Path:
@@ -105,7 +105,8 @@ def name_error(name: Any) -> str | None:
 
 def value_error(section: str, name: str, value: Any, password_min_length: int) -> str | None:
     """Why a password or key cannot be used. Never quotes the value itself."""
-    kind = "password" if section == "users" else "key"
+    mode = auth.by_section(section)
+    kind = mode.value_kind
     if not isinstance(value, str):
         return (f"the {kind} of {name!r} was read by YAML as {type(value).__name__}, not as text; "
                 f"quote it (YAML turns no/on/0123/12:30 into other types)")
@@ -115,18 +116,7 @@ def value_error(section: str, name: str, value: Any, password_min_length: int) -
         return f"the {kind} of {name!r} starts or ends with whitespace"
     if any(not ch.isprintable() for ch in value):
         return f"the {kind} of {name!r} contains control characters"
-    if section == "users":
-        if len(value) < password_min_length:
-            return (f"the password of {name!r} is shorter than auth_password_min_length "
-                    f"({password_min_length}); make one with: python -m ollama_gate rotate {name}")
-    else:
-        if len(value) < KEY_MIN_LENGTH:
-            return (f"the key of {name!r} is shorter than {KEY_MIN_LENGTH} characters, too short to be "
-                    f"secret; make one with: python -m ollama_gate rotate {name}")
-        if not _B64TOKEN.fullmatch(value):
-            return (f"the key of {name!r} has characters a Bearer token cannot carry "
-                    "(allowed: letters, digits, - . _ ~ + / and trailing =)")
-    return None
+    return mode.value_error(name, value, password_min_length)
 
 
 def load_secrets(path: Path | None = None, password_min_length: int = 20) -> SecretsFile:
@@ -203,17 +193,9 @@ def credentials_for(secrets: SecretsFile, mode: str, names: tuple[str, ...]) -> 
 
 # --- Making and changing credentials (the CLI's new-user/new-key/rotate/remove) ------
 
-# The one statement of how strong generated credentials are (README and group_data/all.py
-# quote these numbers; tests/unit/test_docs_truth.py holds them to it).
-PASSWORD_BITS = 192
-KEY_BITS = 256
-
-
 def generate(section: str) -> str:
-    """A fresh credential: PASSWORD_BITS random bits for passwords, KEY_BITS for keys."""
-    if section == "users":
-        return _random.token_urlsafe(PASSWORD_BITS // 8)
-    return "og_" + _random.token_urlsafe(KEY_BITS // 8)
+    """A fresh credential of the mode whose section this is (AuthMode.new_value)."""
+    return auth.by_section(section).new_value()
 
 
 _HEADER = """\

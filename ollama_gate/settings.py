@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import auth
+from .credentials import HASHERS
 from .images import archive_path
 
-AUTH_MODES = ("basic", "bearer")
-HTPASSWD_SCHEMES = ("ssha", "apr1", "sha512_crypt", "bcrypt")
+AUTH_MODES = auth.MODE_NAMES
+HTPASSWD_SCHEMES = tuple(HASHERS)
 TLS_MODES = ("off", "self-signed", "provided")
 IMAGE_SOURCES = ("registry", "archive")
 DOCKER_INSTALL_METHODS = ("official", "distro", "none")
@@ -35,7 +37,7 @@ class ConfigError(Exception):
 class Settings:
     """One host's settings; the defaults mirror group_data/all.py."""
 
-    auth_mode: str = "basic"
+    auth_mode: str = auth.MODE_NAMES[0]
     auth_credentials: tuple = ()
     auth_realm: str = "ollama-gate"
     auth_htpasswd_scheme: str = "ssha"
@@ -75,8 +77,8 @@ class Settings:
 
     @property
     def proxy_image(self) -> str:
-        """The proxy image of the auth mode: nginx for basic, OpenResty for bearer."""
-        return self.images_nginx if self.auth_mode == "basic" else self.images_openresty
+        """The proxy image of the auth mode (the setting its ``AuthMode.image_setting`` names)."""
+        return auth.mode_of(self).image(self)
 
     @property
     def images(self) -> tuple[str, str]:
@@ -323,7 +325,7 @@ def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
             elif not _local_path(v[name], base_dir).is_file():
                 errors.append(f"{name}: no such local file {str(_local_path(v[name], base_dir))!r}")
     if v["images_source"] == "archive":
-        active = (v["images_ollama"], v["images_nginx"] if v["auth_mode"] == "basic" else v["images_openresty"])
+        active = (v["images_ollama"], v[auth.mode(v["auth_mode"]).image_setting])
         for ref in active:
             path = archive_path(v["images_archive_dir"], ref, str(base_dir))
             if not Path(path).is_file():

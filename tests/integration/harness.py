@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ollama_gate import proxy
-from ollama_gate.credentials import HTPASSWD_FILE, KEYS_FILE
+from ollama_gate import auth
 from ollama_gate.settings import Settings
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -174,8 +174,7 @@ class Gate(NginxProcess):
 
     @property
     def credentials_path(self) -> Path:
-        name = HTPASSWD_FILE if self.settings.auth_mode == "basic" else KEYS_FILE
-        return self.auth_dir / name
+        return self.auth_dir / auth.mode_of(self.settings).credential_file
 
     def write_credentials(self, content: str) -> None:
         worker_readable(self.credentials_path, content)

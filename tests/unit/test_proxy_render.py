@@ -8,7 +8,7 @@ from dataclasses import replace
 import jinja2
 import pytest
 
-from ollama_gate import proxy
+from ollama_gate import auth, proxy
 from ollama_gate.settings import Settings
 
 BASIC = Settings()
@@ -176,10 +176,10 @@ def test_bearer_mode_needs_a_flavor_with_lua():
 
 
 def test_worker_gid_follows_the_image_of_the_mode():
-    assert proxy.flavor_for(BASIC) == "nginx"
-    assert proxy.flavor_for(BEARER) == "openresty"
-    assert proxy.proxy_worker_gid(BASIC) == 101
-    assert proxy.proxy_worker_gid(BEARER) == 65534
+    assert auth.mode_of(BASIC).flavor == "nginx"
+    assert auth.mode_of(BEARER).flavor == "openresty"
+    assert auth.mode_of(BASIC).worker_gid == 101
+    assert auth.mode_of(BEARER).worker_gid == 65534
 
 
 def test_templates_are_strict():

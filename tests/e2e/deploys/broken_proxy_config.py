@@ -8,7 +8,8 @@ from pyinfra import host
 
 from ollama_gate.config import config_for_host
 from ollama_gate.operations import stack
-from ollama_gate.proxy import CONF_FILENAME, proxy_worker_gid
+from ollama_gate import auth
+from ollama_gate.proxy import CONF_FILENAME
 from pyinfra import inventory
 
 s = config_for_host(host, inventory).settings
@@ -16,7 +17,7 @@ conf_dir = f"{s.stack_dir}/proxy"
 broken = stack.file(
     name="Write a proxy config that nginx -t refuses.",
     path=f"{conf_dir}/{CONF_FILENAME}", content="this is not an nginx directive;\n",
-    stack_dir=s.stack_dir, mode=0o640, gid=proxy_worker_gid(s), keep_previous=True,
+    stack_dir=s.stack_dir, mode=0o640, gid=auth.mode_of(s).worker_gid, keep_previous=True,
 )
 stack.reload_proxy(
     name="Reload the proxy if its config changed or the stack was re-created (nginx -t first).",

@@ -1,0 +1,69 @@
+"""HTTP Basic: nginx's ``auth_basic`` against an .htpasswd file (official nginx image)."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Hashable, Mapping
+
+from ..credentials import htpasswd_content
+from .mode import AuthMode, random_token
+
+if TYPE_CHECKING:
+    from ..secrets_file import Secret
+    from ..settings import Settings
+
+# The one statement of how strong generated passwords are (README and group_data/all.py
+# quote it; tests/unit/test_docs_truth.py holds them to it).
+PASSWORD_BITS = 192
+
+
+class Basic(AuthMode):
+    name = "basic"
+    section = "users"
+    value_kind = "password"
+    new_command = "new-user"
+    credential_file = "htpasswd"
+    # Salted hashes differ on every render: lines that still verify are kept from the host.
+    reuses_current_file = True
+    flavor = "nginx"
+    image_setting = "images_nginx"
+    summary_label = "Basic"
+    client_hint = "username and password"
+
+    def new_value(self) -> str:
+        return random_token(PASSWORD_BITS // 8)
+
+    def value_error(self, name: str, value: str, password_min_length: int) -> str | None:
+        if len(value) < password_min_length:
+            return (f"the password of {name!r} is shorter than auth_password_min_length "
+                    f"({password_min_length}); make one with: python -m ollama_gate rotate {name}")
+        return None
+
+    def credential_errors(self, credentials: Mapping[str, Secret], settings: Settings) -> list[str]:
+        return [f"auth_password_min_length: the password of {c.name!r} is shorter than "
+                f"{settings.auth_password_min_length}"
+                for c in credentials.values() if len(c.reveal()) < settings.auth_password_min_length]
+
+    def render_credentials(self, credentials: Mapping[str, Secret], settings: Settings,
+                           current: str | None) -> str:
+        return htpasswd_content(credentials, settings.auth_htpasswd_scheme, current)
+
+    def authorization(self, name: str, value: str) -> str:
+        return "Basic " + base64.b64encode(f"{name}:{value}".encode("utf-8")).decode("ascii")
+
+    def wrong_credential(self, names: list[str]) -> tuple[str, str]:
+        # A known user with a wrong password (or an unknown user when there is none).
+        user = names[0] if names else "ollama-gate-verify"
+        return f"{user} (random password)", user
+
+    def retired_identity(self, name: str, value: str) -> Hashable | None:
+        return (name, value)
+
+    def challenge(self, realm: str) -> str:
+        return f'Basic realm="{realm}"'
+
+    def refusal(self, realm: str) -> str:
+        return self.challenge(realm)
+
+
+MODE = Basic()
