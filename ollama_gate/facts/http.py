@@ -19,7 +19,11 @@ KEPT_HEADERS = ("www-authenticate", "content-type")
 
 class SecretStdin(StringIO):
     """The curl config fed on stdin. pyinfra prints a fact's arguments at -v and in
-    --debug (``_stdin=...``); this buffer prints as a placeholder, never as its text."""
+    --debug (``_stdin=...``); this buffer prints as a placeholder, never as its text.
+    pyinfra_cli's JSON dumps (--debug-operations, --debug-facts) read any in-memory file
+    without a ``name`` ("In memory file: <text>"); named, it is shown as "File: <name>"."""
+
+    name = "<hidden curl config>"
 
     def __repr__(self) -> str:
         return "<hidden curl config>"

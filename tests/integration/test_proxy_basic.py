@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from ollama_gate.credentials import HASHERS
-from ollama_gate.proxy import ADMIN_ROUTES, ALLOWED_ROUTES
+from tests import routes
 from tests.integration.harness import basic_header, header_values, request, settings_for, stream_arrivals
 
 PASSWORDS = {
@@ -87,7 +87,14 @@ def test_duplicate_authorization_headers_are_rejected(gate, upstream):
     assert upstream.count() == before
 
 
-@pytest.mark.parametrize("route", ALLOWED_ROUTES)
+@pytest.mark.parametrize("route", routes.ALLOWED_WITH_MODEL)
+def test_every_model_route_needs_auth_and_then_passes_as_is(gate, upstream, route):
+    assert request(gate.port, "GET", route)[0] == 401
+    assert request(gate.port, "GET", route, headers=ALICE)[0] == 200
+    assert upstream.last()["path"] == route
+
+
+@pytest.mark.parametrize("route", routes.ALLOWED)
 def test_every_allowed_route_needs_auth_and_then_passes_as_is(gate, upstream, route):
     status, _, _ = request(gate.port, "POST", route, body=b"{}")
     assert status == 401
@@ -98,7 +105,7 @@ def test_every_allowed_route_needs_auth_and_then_passes_as_is(gate, upstream, ro
     assert seen["method"] == "POST"
 
 
-@pytest.mark.parametrize("route", ADMIN_ROUTES)
+@pytest.mark.parametrize("route", [r.removeprefix("/api/") for r in routes.ADMIN])
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "PUT", "HEAD"])
 def test_admin_routes_are_forbidden_for_everyone(gate, upstream, route, method):
     before = upstream.count()

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ollama_gate.credentials import key_digest
-from ollama_gate.proxy import ADMIN_ROUTES, ALLOWED_ROUTES
+from tests import routes
 from tests.integration.harness import basic_header, header_values, request, settings_for, stream_arrivals
 
 KEYS = {"alice-laptop": "og_Zq3xT8vN1kR5pW2mY7cA4sD9fG6hJ0lB", "ci": "og_Lp0oK9iJ8uH7yG6tF5rD4eS3wA2qZ1x"}
@@ -86,7 +86,7 @@ def test_refused_keys_get_rfc6750_answers_and_never_reach_ollama(gate, upstream,
     assert upstream.count() == before
 
 
-@pytest.mark.parametrize("route", ALLOWED_ROUTES)
+@pytest.mark.parametrize("route", routes.ALLOWED + routes.ALLOWED_WITH_MODEL)
 def test_every_allowed_route_checks_the_key(gate, upstream, route):
     assert request(gate.port, "POST", route, body=b"{}")[0] == 401
     assert request(gate.port, "POST", route, headers={"Authorization": "Bearer nope"}, body=b"{}")[0] == 401
@@ -94,7 +94,7 @@ def test_every_allowed_route_checks_the_key(gate, upstream, route):
     assert upstream.last()["path"] == route
 
 
-@pytest.mark.parametrize("route", ADMIN_ROUTES)
+@pytest.mark.parametrize("route", [r.removeprefix("/api/") for r in routes.ADMIN])
 def test_admin_routes_are_forbidden_even_with_a_valid_key(gate, upstream, route):
     before = upstream.count()
     for method in ("GET", "POST", "DELETE"):
@@ -191,3 +191,17 @@ def test_model_retrieve_route_authenticates_then_passes(gate, upstream):
     assert upstream.count() == before + 1
     assert upstream.last()["path"] == "/v1/models/gemma3:1b"
     assert "authorization" not in {k.lower() for k in upstream.last().get("headers", {})}
+
+
+def test_digest_lines_are_read_in_either_case(start_gate):
+    """sha256sum writes lowercase, other tools uppercase; both name the same key."""
+    upper, lower = KEYS["ci"], KEYS["alice-laptop"]
+    content = f"ci:{key_digest(upper).upper()}\nalice-laptop:{key_digest(lower)}\n"
+    gate = start_gate(settings_for("bearer", auth_fail_limit=1000), label="bearer-case", credentials=content)
+    for key, name in ((upper, "ci"), (lower, "alice-laptop")):
+        agent = f"case-{name}"
+        assert request(gate.port, headers={"Authorization": "Bearer " + key, "User-Agent": agent})[0] == 200
+        assert f" {name} [" in gate.log_line(agent)
+    # The uppercase digest itself is no key.
+    assert request(gate.port, headers={"Authorization": "Bearer " + key_digest(upper).upper()})[0] == 401
+    assert "malformed" not in gate.error_log()

@@ -70,20 +70,55 @@ def test_https_serves_tls13_with_hsts(start_gate, certificate, tmp_path, upstrea
     assert header_values(headers, "Strict-Transport-Security") == ["max-age=63072000"]
 
 
+def old_protocol_context(version: ssl.TLSVersion) -> ssl.SSLContext:
+    """A client that offers only ``version`` (TLS 1.0 or 1.1), with OpenSSL's security level
+    lowered so that the client side would complete such a handshake if the server agreed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    context.minimum_version = version
+    context.maximum_version = version
+    return context
+
+
+OLD_VERSIONS = [(ssl.TLSVersion.TLSv1, "TLSv1"), (ssl.TLSVersion.TLSv1_1, "TLSv1.1")]
+
+
+@pytest.fixture(scope="module")
+def permissive_gate(upstream, certificate):
+    """The same config with TLS 1.0/1.1 switched on (and the server's security level lowered,
+    without which OpenSSL 3 refuses them anyway): the control showing that the old clients
+    below can connect when a server lets them, so their refusal by the product means something."""
+    gate = Gate(settings_for("bearer", proxy_tls="provided", auth_fail_limit=1000), upstream.port,
+                label="tls-permissive", credentials=KEYS_FILE, tls_files=certificate)
+    conf = gate.conf_dir / "ollama-gate.conf"
+    text = conf.read_text()
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in text
+    text = text.replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;")
+    text = text.replace("ssl_prefer_server_ciphers off;", "ssl_prefer_server_ciphers off;\n    ssl_conf_command CipherString ALL:@SECLEVEL=0;")
+    conf.write_text(text)
+    gate.start()
+    yield gate
+    gate.cleanup()
+
+
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
-def test_tls12_is_accepted_and_older_versions_are_refused(start_gate, certificate, tmp_path):
+@pytest.mark.filterwarnings("ignore:ssl.PROTOCOL_TLS:DeprecationWarning")
+@pytest.mark.parametrize("version,name", OLD_VERSIONS, ids=[n for _, n in OLD_VERSIONS])
+def test_older_protocols_are_refused_by_the_server(start_gate, certificate, permissive_gate, version, name):
+    # Control: this client completes a handshake with a server that allows the version.
+    assert https_get(permissive_gate.port, old_protocol_context(version), AUTH)[2] == name
+    gate = tls_gate(start_gate, certificate)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        https_get(gate.port, old_protocol_context(version), AUTH)
+
+
+def test_tls12_is_accepted(start_gate, certificate, tmp_path):
     gate = tls_gate(start_gate, certificate)
     context = client_context(certificate, tmp_path)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     assert https_get(gate.port, context, AUTH)[2] == "TLSv1.2"
-    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    old.check_hostname = False
-    old.verify_mode = ssl.CERT_NONE
-    old.set_ciphers("ALL:@SECLEVEL=0")
-    old.minimum_version = ssl.TLSVersion.TLSv1
-    old.maximum_version = ssl.TLSVersion.TLSv1_1
-    with pytest.raises((ssl.SSLError, ConnectionError)):
-        https_get(gate.port, old, AUTH)
 
 
 def test_plain_http_on_the_tls_port_is_refused(start_gate, certificate):

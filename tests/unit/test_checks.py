@@ -87,9 +87,26 @@ def test_no_value_is_printable_from_a_probe_or_the_stdin_buffer():
                       "random-wrong"):
             assert value not in text
             assert base64.b64encode(f"alice:{value}".encode()).decode() not in text
+
+
+def test_the_stdin_buffer_shows_no_value_in_any_way_pyinfra_prints_it():
+    """pyinfra prints fact arguments with str() (get_kwargs_str), reprs in --debug, and dumps
+    operations and facts as JSON with pyinfra_cli's json_encode, which reads any in-memory
+    file it meets ("In memory file: <content>"). A plain StringIO leaks there."""
+    from io import StringIO
+
+    from pyinfra.api.util import get_kwargs_str
+    from pyinfra_cli.util import json_encode
+
+    def shown(buffer) -> str:
+        return "\n".join([repr(buffer), str(buffer), f"{buffer}", f"{buffer!r}", repr([buffer]),
+                          get_kwargs_str({"_stdin": buffer}), json_encode(buffer)])
+
+    assert "sekrit" in shown(StringIO('header = "Authorization: Bearer sekrit-token"\n'))  # the check can fail
     stdin = curl_config("Bearer sekrit-token")
-    assert "sekrit" not in repr(stdin) and "sekrit" not in str(stdin) and "sekrit" not in f"{stdin}"
-    assert stdin.getvalue() == 'header = "Authorization: Bearer sekrit-token"\n'
+    assert "sekrit" not in shown(stdin)
+    # Showing it did not consume it: curl still gets the whole header.
+    assert stdin.read() == 'header = "Authorization: Bearer sekrit-token"\n'
 
 
 def test_curl_config_escapes_quotes_and_refuses_line_breaks():

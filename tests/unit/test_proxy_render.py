@@ -10,6 +10,7 @@ import pytest
 
 from ollama_gate import auth, proxy
 from ollama_gate.settings import Settings
+from tests import routes
 
 BASIC = Settings()
 BEARER = replace(Settings(), auth_mode="bearer")
@@ -54,8 +55,8 @@ def test_every_proxying_location_authenticates_and_never_returns():
         proxying = {name: body for name, body in blocks.items() if "proxy_pass" in body}
         exact = {name.removeprefix("= "): body for name, body in proxying.items() if name.startswith("= ")}
         regex = {name.removeprefix("~ "): body for name, body in proxying.items() if name.startswith("~ ")}
-        assert sorted(exact) == sorted(proxy.ALLOWED_ROUTES)
-        assert sorted(regex) == sorted(f"^{p}$" for p in proxy.ALLOWED_PATTERNS)
+        assert sorted(exact) == sorted(routes.ALLOWED)
+        assert sorted(regex) == ["^/v1/models/[A-Za-z0-9][A-Za-z0-9._:-]*$"]
         for name, body in proxying.items():
             assert auth in body, name
             assert "return" not in body and "rewrite" not in body, name
@@ -64,8 +65,7 @@ def test_every_proxying_location_authenticates_and_never_returns():
         for body in regex.values():
             assert "proxy_pass http://ollama_gate_ollama$uri;" in body
         # Outside the proxying locations nothing authenticates, so nothing else may proxy.
-        assert sum("proxy_pass" in body for body in blocks.values()) == len(proxy.ALLOWED_ROUTES) + len(
-            proxy.ALLOWED_PATTERNS)
+        assert sum("proxy_pass" in body for body in blocks.values()) == len(routes.ALLOWED) + 1
 
 
 def test_admin_routes_and_fallback_return_before_anything_else():
