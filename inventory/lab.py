@@ -44,5 +44,21 @@ def _host(entry: dict) -> tuple:
     })
 
 
-lab_basic = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "basic"]
-lab_bearer = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "bearer"]
+def _fleet_host(entry: dict) -> tuple:
+    name, data = _host(entry)
+    if entry["role"] == "backend":
+        # The gateway reaches its backends over the lab's Docker network, not 127.0.0.1; a
+        # backend accepts only the gateway's service credential (made by the deploy).
+        data["gateway_backend_address"] = entry["lab_address"]
+        data.pop("auth_credentials")
+    return name, data
+
+
+if _lab.get("fleet"):
+    # `make demo-fleet`: roles the pyinfra way, as inventory groups. group_data/all.py's
+    # gateway_backends = ["backend"] names this group.
+    gateway = [_fleet_host(h) for h in _lab["hosts"] if h["role"] == "gateway"]
+    backend = [_fleet_host(h) for h in _lab["hosts"] if h["role"] == "backend"]
+else:
+    lab_basic = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "basic"]
+    lab_bearer = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "bearer"]

@@ -1,6 +1,7 @@
 """Command line of the lab.
 
     python -m lab up [--hosts N] [--rebuild]   build missing images, start N hosts (2)
+    python -m lab up --fleet [--hosts N]       N hosts (3): host 1 a gateway, the rest backends
     python -m lab status                       what is up, and whether it answers
     python -m lab endpoints [--no-check]       each host's curl line and ThingsBoard form,
                                                      checked: 200 for its credential, 401 else
@@ -32,8 +33,11 @@ from . import engine, hosts, images, state
 from .run import docker, log
 
 
-def up(n_hosts: int = 2, rebuild: bool = False, wait_ollama: float = 0) -> dict:
-    """Bring the lab up (reusing images and hosts that are there); return lab.json."""
+def up(n_hosts: int = 2, rebuild: bool = False, wait_ollama: float = 0, fleet: bool = False) -> dict:
+    """Bring the lab up (reusing images and hosts that are there); return lab.json.
+
+    fleet: host 1 is a gateway in front of the others (its backends), as `make demo-fleet`.
+    """
     start = time.monotonic()
     check_recorded_name()
     engine.ensure_engine()
@@ -66,8 +70,10 @@ def up(n_hosts: int = 2, rebuild: bool = False, wait_ollama: float = 0) -> dict:
         ready = hosts.wait_ssh(host["ssh_port"])
         log(f"{host['name']}: SSH ready ({time.monotonic() - boot:.1f} s after start, "
             f"{ready:.1f} s waited)")
-        entries.append(state.host_entry(index, host, state.ensure_credential(index)))
-    lab = state.write_state(entries)
+        if fleet:
+            host["lab_address"] = hosts.lab_address(host["name"])
+        entries.append(state.host_entry(index, host, state.ensure_credential(index, fleet), fleet))
+    lab = state.write_state(entries, fleet)
     log(f"lab up in {time.monotonic() - start:.1f} s: {n_hosts} host(s), state in {STATE_FILE}")
     return lab
 
@@ -151,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
                                                  "containers, and stand-in images.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("up", help="build missing images and start the lab hosts")
-    p.add_argument("--hosts", type=int, default=2, metavar="N", help="number of hosts (2)")
+    p.add_argument("--hosts", type=int, default=None, metavar="N",
+                   help="number of hosts (2; with --fleet 3)")
+    p.add_argument("--fleet", action="store_true",
+                   help="host 1 a gateway, the others its backends (make demo-fleet)")
     p.add_argument("--rebuild", action="store_true", help="build every image again")
     p.add_argument("--wait-ollama", type=float, default=0, metavar="S",
                    help="wait up to S seconds for lab/images/ollama/Dockerfile")
@@ -171,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "up":
-        if args.hosts < 1:
-            parser.error("--hosts must be at least 1")
-        up(args.hosts, args.rebuild, args.wait_ollama)
+        n_hosts = args.hosts or (3 if args.fleet else 2)
+        if n_hosts < (2 if args.fleet else 1):
+            parser.error("--hosts must be at least 1 (2 with --fleet: a gateway and a backend)")
+        up(n_hosts, args.rebuild, args.wait_ollama, args.fleet)
         return status()
     if args.command == "down":
         down(args.images, args.engine)

@@ -102,8 +102,14 @@ def endpoints(state: dict, check: bool = True) -> int:
     """Print every host's endpoint; with check, 0 only when every host answers as it should."""
     model = Settings().models[0]
     failed = 0
-    for host in state["hosts"]:
-        print(describe(host, state, model))
+    # A fleet's gateway comes last: its curl line is the one to use.
+    ordered = sorted(state["hosts"], key=lambda h: h.get("role") == "gateway")
+    for host in ordered:
+        if host.get("role") == "backend":
+            print(f"{host['name']}  (backend of the gateway; accepts only the gateway's "
+                  f"{host['credentials'][0]['name']!r})  {host['proxy_url']}")
+        else:
+            print(describe(host, state, model))
         if check:
             problems = check_host(host, state)
             if problems:

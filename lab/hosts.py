@@ -153,6 +153,17 @@ def _describes(state_file: Path) -> bool:
         return False
 
 
+def lab_address(name: str) -> str:
+    """The address of lab host name on the Docker network the lab hosts share: how one lab
+    host (a fleet's gateway) reaches another (its backends). Only lab containers use it."""
+    info = inspect(name)
+    networks = (info or {}).get("NetworkSettings", {}).get("Networks") or {}
+    for network in networks.values():
+        if network.get("IPAddress"):
+            return network["IPAddress"]
+    raise SystemExit(f"lab: {name} has no address on a Docker network")
+
+
 def inspect(name: str) -> dict | None:
     """docker inspect of container name, or None when there is none."""
     result = docker("container", "inspect", name, check=False, capture=True)

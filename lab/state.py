@@ -33,9 +33,23 @@ CREDENTIAL_KINDS = {m.name: (m.section, m.new_command, "lab-" + m.new_command.re
                     for m in auth.MODES.values()}
 
 
+# The name under which the deploy keeps a gateway's credential for its backends
+# (group_data/all.py gateway_service_credential), and the auth mode of a fleet's backends.
+SERVICE_CREDENTIAL = "ollama-gate-gateway"
+FLEET_BACKEND_MODE = "bearer"
+
+
 def auth_mode(index: int) -> str:
     """Host 1 basic, host 2 bearer, and so on through the registry's modes."""
     return auth.MODE_NAMES[(index - 1) % len(auth.MODE_NAMES)]
+
+
+def role(index: int, fleet: bool) -> str:
+    """A fleet's host 1 is the gateway and the others its backends; else every host is an
+    ordinary endpoint."""
+    if not fleet:
+        return "endpoint"
+    return "gateway" if index == 1 else "backend"
 
 
 def _secrets_raw() -> dict:
@@ -44,8 +58,13 @@ def _secrets_raw() -> dict:
     return yaml.safe_load(SECRETS_FILE.read_text()) or {}
 
 
-def ensure_credential(index: int) -> dict:
-    """The lab credential of host index, added with the project's own CLI when missing."""
+def ensure_credential(index: int, fleet: bool = False) -> dict:
+    """The lab credential of host index, added with the project's own CLI when missing.
+
+    A fleet's backends accept only the gateway's service credential, which the deploy
+    makes (in the lab's secrets file) on its first run."""
+    if role(index, fleet) == "backend":
+        return {"name": SERVICE_CREDENTIAL, "section": CREDENTIAL_KINDS[FLEET_BACKEND_MODE][0]}
     section, command, stem = CREDENTIAL_KINDS[auth_mode(index)]
     name = f"{stem}-{index}"
     if name not in (_secrets_raw().get(section) or {}):
@@ -66,23 +85,30 @@ def secret_value(name: str, state: dict | None = None) -> str:
     raise SystemExit(f"lab: no credential {name!r} in {path}")
 
 
-def host_entry(index: int, host: dict, credential: dict) -> dict:
-    """One host of lab.json."""
-    return {
+def host_entry(index: int, host: dict, credential: dict, fleet: bool = False) -> dict:
+    """One host of lab.json. In a fleet, ``lab_address`` is where the other lab hosts reach
+    it (its address on the lab's Docker network): the gateway's way to its backends."""
+    host_role = role(index, fleet)
+    entry = {
         "name": host["name"],
+        "role": host_role,
         "ssh_host": "127.0.0.1",
         "ssh_port": host["ssh_port"],
         "ssh_user": "root",
         "proxy_port": host["proxy_port"],
         "proxy_url": f"http://127.0.0.1:{host['proxy_port']}",
-        "auth_mode": auth_mode(index),
+        "auth_mode": FLEET_BACKEND_MODE if host_role == "backend" else auth_mode(index),
         "credentials": [credential],
     }
+    if fleet:
+        entry["lab_address"] = host["lab_address"]
+    return entry
 
 
-def write_state(hosts: list[dict]) -> dict:
+def write_state(hosts: list[dict], fleet: bool = False) -> dict:
     """Write lab.json (mode 600, atomically) and return it."""
     state = {
+        "fleet": fleet,
         "version": VERSION,
         "lab_name": LAB_NAME,
         "project_dir": str(PROJECT_DIR),

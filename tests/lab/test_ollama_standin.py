@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,15 +38,17 @@ def free_port() -> int:
 class Standin:
     """One `ollama serve` process of the stand-in, started and stopped by its PID."""
 
-    def __init__(self, models: Path, port: int | None = None):
+    def __init__(self, models: Path, port: int | None = None, **extra_env: str):
         self.models = models
         self.port = port or free_port()
+        self.extra_env = extra_env
         self.proc: subprocess.Popen | None = None
 
     def env(self, host: str | None = None) -> dict:
         env = dict(os.environ)
         env.update(OLLAMA_HOST=host or f"127.0.0.1:{self.port}", OLLAMA_MODELS=str(self.models),
                    OLLAMA_STANDIN_DELAY="0.2")
+        env.update(self.extra_env)
         return env
 
     def start(self) -> "Standin":
@@ -420,3 +423,34 @@ def test_serve_fails_when_the_port_is_taken(server):
     assert result.returncode == 1
     assert result.stderr == f"Error: listen tcp 127.0.0.1:{server.port}: bind: " \
                             "address already in use\n"
+
+
+@pytest.mark.parametrize("parallel", ["1", None])
+def test_num_parallel_makes_generations_wait_their_turn(tmp_path, parallel):
+    # OLLAMA_NUM_PARALLEL=1: one generation at a time, as one GPU answers (the gateway
+    # benchmark's bottleneck); unset: no limit, as before.
+    extra = {"OLLAMA_STANDIN_DELAY": "2"} | ({"OLLAMA_NUM_PARALLEL": parallel} if parallel else {})
+    s = Standin(tmp_path / "models", **extra).start()
+    try:
+        assert s.json("POST", "/api/pull", {"model": "gemma3:1b", "stream": False})[0] == 200
+        body = {"model": "gemma3:1b", "prompt": "hi", "stream": False}
+        assert s.json("POST", "/api/generate", body)[0] == 200  # loads the model
+        start = time.monotonic()
+        assert s.json("POST", "/api/generate", body)[0] == 200
+        one = time.monotonic() - start
+        statuses = []
+        threads = [threading.Thread(target=lambda: statuses.append(s.json("POST", "/api/generate", body)[0]))
+                   for _ in range(3)]
+        start = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        three = time.monotonic() - start
+        assert statuses == [200] * 3
+        if parallel:
+            assert three >= 2.5 * one, (one, three)
+        else:
+            assert three < 2 * one, (one, three)
+    finally:
+        s.stop()
