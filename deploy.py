@@ -8,6 +8,7 @@ before the first operation runs on any host.
 """
 
 from pyinfra import host, inventory
+from ollama_gate.facts.host import MemoryTotal
 
 from ollama_gate.facts.stack import CredentialFileContents
 
@@ -83,7 +84,9 @@ stale += [f"{d}/proxy/{f}" for f in stack.unexpected_files(d, "proxy", proxy_fil
 stack.absent_files(name="Remove files the current settings no longer use.", paths=stale, stack_dir=d)
 
 compose_file = stack.file(name="Write the Compose file.", path=f"{d}/{compose.COMPOSE_FILE}",
-                          content=compose.render_compose(s), stack_dir=d, mode=0o644)
+                          content=compose.render_compose(s, host_memory_mb=host.get_fact(MemoryTotal)
+                                                                   if s.ollama_memory_limit == "auto" else None),
+                          stack_dir=d, mode=0o644)
 
 # --- Images and the running stack -----------------------------------------------------
 images_op = images.present(

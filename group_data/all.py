@@ -43,6 +43,10 @@ proxy_hsts = True
 # The URL clients use, for the summary and report ("" = http(s)://<host>:<proxy_port>);
 # set it when a load balancer, NAT or port mapping stands in between.
 proxy_public_url = ""
+# Limits of the proxy container (Docker memory size; processes and threads). nginx
+# needs a few MB per worker; the pids limit stops a fork bomb, not nginx.
+proxy_memory_limit = "256m"
+proxy_pids_limit = 512
 
 # --- Images ---------------------------------------------------------------------
 # Pinned references (a tag other than latest, or a digest).
@@ -68,6 +72,11 @@ stack_dir = "/opt/ollama-gate"
 stack_project = "ollama-gate"
 # Reserve all NVIDIA GPUs for Ollama (needs the NVIDIA container toolkit on the host).
 ollama_gpu = False
+# Limits of the Ollama container. "auto": 90% of the host's memory, so a model too big for
+# the host is killed inside its container instead of taking the host's sshd with it.
+# The pids limit counts threads too: a runner has about one per core.
+ollama_memory_limit = "auto"
+ollama_pids_limit = 4096
 
 # --- Models ---------------------------------------------------------------------
 models: list = ["gemma3:1b"]

@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 from . import TEMPLATES
+from .auth import mode_of
 from .proxy import AUTH_DIR, CONF_DIR, TLS_DIR, container_port
-from .settings import Settings
+from .settings import Settings, memory_bytes
 
 COMPOSE_FILE = "compose.yml"
 
+# Capabilities each container gets back after `cap_drop: [ALL]` (CIS Docker Benchmark 5.3).
+# nginx's master runs as root: it binds 80/443 (NET_BIND_SERVICE), makes its temp dirs
+# and hands them to the workers (CHOWN), and becomes the worker user (SETUID, SETGID).
+# Ollama listens on 11434 as root and writes only files root owns: it needs none.
+PROXY_CAPABILITIES = ("CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID")
+OLLAMA_CAPABILITIES: tuple = ()
+# "auto" Ollama memory limit: this share of the host's memory.
+OLLAMA_AUTO_MEMORY_SHARE = 0.9
 
-def render_compose(settings: Settings) -> str:
+
+def ollama_memory_limit(settings: Settings, host_memory_mb: int | None) -> str:
+    """The Docker memory limit of the Ollama container ("auto": a share of the host's)."""
+    if settings.ollama_memory_limit != "auto":
+        return settings.ollama_memory_limit.lower()
+    if not host_memory_mb:
+        raise ValueError("ollama_memory_limit: 'auto' needs the host's memory, which the host did not report")
+    return f"{int(host_memory_mb * OLLAMA_AUTO_MEMORY_SHARE)}m"
+
+
+def render_compose(settings: Settings, host_memory_mb: int | None = None) -> str:
+    """compose.yml for ``settings``; ``host_memory_mb`` (the Memory fact) sizes "auto" limits."""
     bind = settings.proxy_bind
     published_bind = f"[{bind}]" if ":" in bind else bind
+    flavor = mode_of(settings).proxy_flavor
     return TEMPLATES.get_template("compose.yml.j2").render(
         s=settings, published_bind=published_bind, container_port=container_port(settings),
-        conf_dir=CONF_DIR, auth_dir=AUTH_DIR, tls_dir=TLS_DIR)
+        conf_dir=CONF_DIR, auth_dir=AUTH_DIR, tls_dir=TLS_DIR,
+        proxy_caps=PROXY_CAPABILITIES, ollama_caps=OLLAMA_CAPABILITIES,
+        proxy_tmpfs=flavor.writable_dirs, proxy_memory=settings.proxy_memory_limit.lower(),
+        ollama_memory=ollama_memory_limit(settings, host_memory_mb))
+
 
 
 def container_name(settings: Settings, service: str) -> str:

@@ -21,6 +21,11 @@ class Flavor:
     + main_conf: the main config that includes ``conf.d/*.conf`` inside ``http {}``.
     + worker_processes: what that main config sets (main context, not ours to change from
       conf.d); the benchmark's ``--workers`` mirrors it.
+    + writable_dirs: where the image's nginx writes (pid file, temp files); tmpfs mounts
+      in a container whose root filesystem is read-only.
+    + pid_file: "" to keep the image's own (already under a writable dir); else a pid
+      path the deploy sets through ``conf.d/*.main``, which the image's nginx.conf includes
+      at the top level.
     """
 
     description: str
@@ -32,6 +37,8 @@ class Flavor:
     load_modules: tuple
     main_conf: str
     worker_processes: str
+    writable_dirs: tuple = ()
+    pid_file: str = ""
 
 
 # The one place where the images differ.
@@ -48,6 +55,9 @@ FLAVORS = {
         load_modules=(),
         main_conf="/etc/nginx/nginx.conf",
         worker_processes="auto",
+        # nginx.conf: `pid /run/nginx.pid;`; compiled in: --http-*-temp-path under
+        # /var/cache/nginx. Logs are symlinks to /dev/stdout and /dev/stderr.
+        writable_dirs=("/var/cache/nginx", "/run", "/tmp"),
     ),
     # Official `openresty/openresty` bookworm image (bearer mode): its nginx.conf leaves
     # `user` commented out, so workers run as nobody/nogroup (65534); it sets no
@@ -63,6 +73,11 @@ FLAVORS = {
         load_modules=(),
         main_conf="/usr/local/openresty/nginx/conf/nginx.conf",
         worker_processes="1",
+        # nginx.conf sets the temp paths under /var/run/openresty (docker-openresty #119)
+        # and leaves pid at the compiled-in logs/nginx.pid, beside the log symlinks, so the
+        # pid moves to the writable dir through conf.d/*.main (included since 1.25.3.2-2).
+        writable_dirs=("/var/run/openresty", "/tmp"),
+        pid_file="/var/run/openresty/nginx.pid",
     ),
     # Debian's nginx + libnginx-mod-http-lua (the tests and the benchmark): modules are
     # dynamic; the test harness writes its own main config with `user nobody nogroup;`,

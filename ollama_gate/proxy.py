@@ -21,6 +21,7 @@ from ollama_gate.settings import Settings
 
 
 CONF_FILENAME = "ollama-gate.conf"
+MAIN_FILENAME = "ollama-gate.main"
 DHPARAM_FILENAME = "ffdhe2048.pem"
 
 # Paths inside the proxy container (the deploy mounts these read-only).
@@ -185,6 +186,11 @@ def render_proxy_config(
     files = {CONF_FILENAME: TEMPLATES.get_template(f"proxy/{CONF_FILENAME}.j2").render(context)}
     for name in mode.proxy_files:
         files[name] = (FILES_DIR / "proxy" / name).read_text()
+    if FLAVORS[flavor].pid_file:
+        files[MAIN_FILENAME] = (
+            "# ollama-gate: main-context directives (the image's nginx.conf includes conf.d/*.main).\n"
+            "# The root filesystem is read-only; the pid file goes to a tmpfs.\n"
+            f"pid {_check('pid_file', FLAVORS[flavor].pid_file, _PATH)};\n")
     if tls:
         files[DHPARAM_FILENAME] = (FILES_DIR / "proxy" / DHPARAM_FILENAME).read_text()
     if pool is not None and pool.tls:

@@ -53,6 +53,8 @@ class Settings:
     proxy_tls_key: str = ""
     proxy_hsts: bool = True
     proxy_public_url: str = ""
+    proxy_memory_limit: str = "256m"
+    proxy_pids_limit: int = 512
 
     images_ollama: str = "ollama/ollama:0.12.6"
     images_nginx: str = "nginx:1.28.0"
@@ -67,6 +69,8 @@ class Settings:
     stack_dir: str = "/opt/ollama-gate"
     stack_project: str = "ollama-gate"
     ollama_gpu: bool = False
+    ollama_memory_limit: str = "auto"
+    ollama_pids_limit: int = 4096
 
     models: tuple = ("gemma3:1b",)
     models_prune: bool = False
@@ -184,6 +188,26 @@ def _size_error(value: Any) -> str | None:
     return None
 
 
+_MEMORY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def memory_bytes(value: str) -> int:
+    """Bytes of a Docker memory size ("256m", "8g")."""
+    return int(value[:-1]) * _MEMORY_UNITS[value[-1].lower()]
+
+
+def _memory_error(value: Any, minimum: str, auto: bool = False) -> str | None:
+    if (err := _is_str(value)) is not None:
+        return err
+    if auto and value == "auto":
+        return None
+    if not re.fullmatch(r"[0-9]{1,9}[kKmMgG]", value):
+        return f"{value!r} is not a Docker memory size like {minimum} or 8g" + (" (or 'auto')" if auto else "")
+    if memory_bytes(value) < memory_bytes(minimum):
+        return f"{value!r} is below {minimum}, too little for the container to start"
+    return None
+
+
 def _bind_error(value: Any) -> str | None:
     if (err := _is_str(value)) is not None:
         return err
@@ -243,6 +267,10 @@ _CHECKS = {
     "proxy_tls_cert": _is_str,
     "proxy_tls_key": _is_str,
     "proxy_hsts": _is_bool,
+    "proxy_memory_limit": lambda v: _memory_error(v, "32m"),
+    "proxy_pids_limit": lambda v: _int_in(v, 32, 1_000_000),
+    "ollama_memory_limit": lambda v: _memory_error(v, "512m", auto=True),
+    "ollama_pids_limit": lambda v: _int_in(v, 64, 1_000_000),
     "proxy_public_url": lambda v: _is_str(v) or (
         None if v == "" or re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?", v)
         else f"{v!r} must be empty or a URL like https://gpu1.example.com:8880"),

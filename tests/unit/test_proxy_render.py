@@ -27,9 +27,11 @@ def locations(text: str) -> dict[str, str]:
 
 def test_product_files_per_mode_and_tls():
     assert set(proxy.render_proxy_config(BASIC)) == {"ollama-gate.conf"}
-    assert set(proxy.render_proxy_config(BEARER)) == {"ollama-gate.conf", "ollama_gate_auth.lua"}
+    assert set(proxy.render_proxy_config(BEARER)) == {"ollama-gate.conf", "ollama_gate_auth.lua", "ollama-gate.main"}
     tls = proxy.render_proxy_config(replace(BEARER, proxy_tls="self-signed"))
-    assert set(tls) == {"ollama-gate.conf", "ollama_gate_auth.lua", "ffdhe2048.pem"}
+    assert set(tls) == {"ollama-gate.conf", "ollama_gate_auth.lua", "ffdhe2048.pem", "ollama-gate.main"}
+    # Outside the product's images (the tests' Debian nginx) there is no *.main include.
+    assert "ollama-gate.main" not in proxy.render_proxy_config(BEARER, flavor="debian")
     assert "BEGIN DH PARAMETERS" in tls["ffdhe2048.pem"]
 
 
