@@ -10,7 +10,7 @@ from ollama_gate.settings import Settings
 
 
 def services(settings: Settings) -> dict:
-    return yaml.safe_load(render_compose(settings))["services"]
+    return yaml.safe_load(render_compose(settings, host_memory_mb=16000))["services"]
 
 
 @pytest.mark.parametrize("settings", [
