@@ -20,11 +20,13 @@ OLLAMA_AUTO_MEMORY_SHARE = 0.9
 
 
 def ollama_memory_limit(settings: Settings, host_memory_mb: int | None) -> str:
-    """The Docker memory limit of the Ollama container ("auto": a share of the host's)."""
+    """The Docker memory limit of the Ollama container ("auto": a share of the host's).
+    "" when "auto" and the host's memory is unknown (every Linux reports MemTotal, so only
+    a stubbed fact gets here): no limit rather than a guessed one."""
     if settings.ollama_memory_limit != "auto":
         return settings.ollama_memory_limit.lower()
     if not host_memory_mb:
-        raise ValueError("ollama_memory_limit: 'auto' needs the host's memory, which the host did not report")
+        return ""
     return f"{int(host_memory_mb * OLLAMA_AUTO_MEMORY_SHARE)}m"
 
 
