@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import shutil
 import ssl
 import subprocess
@@ -93,10 +94,9 @@ def permissive_gate(upstream, certificate):
     gate = Gate(settings_for("bearer", proxy_tls="provided", auth_fail_limit=1000), upstream.port,
                 label="tls-permissive", credentials=KEYS_FILE, tls_files=certificate)
     conf = gate.conf_dir / "ollama-gate.conf"
-    text = conf.read_text()
-    assert "ssl_protocols TLSv1.2 TLSv1.3;" in text
-    text = text.replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;")
-    text = text.replace("ssl_prefer_server_ciphers off;", "ssl_prefer_server_ciphers off;\n    ssl_conf_command CipherString ALL:@SECLEVEL=0;")
+    text, count = re.subn(r"\n    ssl_protocols [^;]*;\n", "\n    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;\n"
+                          "    ssl_conf_command CipherString ALL:@SECLEVEL=0;\n", conf.read_text())
+    assert count == 1
     conf.write_text(text)
     gate.start()
     yield gate

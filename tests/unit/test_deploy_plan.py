@@ -39,10 +39,15 @@ class FakeOp(list):
 
 
 class FakeHost:
+    """A fresh host: every fact gives its default (nothing there yet), except these."""
+
     name = "gate-1"
     data = {}
+    facts = {"MemoryTotal": 16384}
 
     def get_fact(self, fact, *args, **kwargs):
+        if fact.__name__ in self.facts:
+            return self.facts[fact.__name__]
         default = getattr(fact, "default", None)
         return default() if callable(default) else None
 
