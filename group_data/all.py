@@ -90,3 +90,9 @@ verify_generate = True
 # Where to write the JSON report of every check ("" = no report; OLLAMA_GATE_REPORT
 # in the environment wins).
 verify_report = ""
+
+# --- Uninstall (uninstall.py only) -----------------------------------------------
+# Also remove the models volume (pulled models are gone for good).
+uninstall_models = False
+# Also remove the stack's images (they may be pulled or loaded again later).
+uninstall_images = False

@@ -74,3 +74,27 @@ def config_for_host(host, inventory) -> HostConfig:
                 f"ollama-gate: {len(e.errors)} problem(s) in the settings or secrets; "
                 f"no host was changed:\n{e}") from None
     return _checked[host.name]
+
+
+_settings_checked: dict[str, Settings] | None = None
+
+
+def settings_for_host(host, inventory) -> Settings:
+    """The checked settings of ``host`` without reading the secrets file (uninstall.py needs
+    no credential); like ``config_for_host``, every host is checked on the first call."""
+    global _settings_checked
+    if _settings_checked is None:
+        from pyinfra.api.exceptions import PyinfraError
+
+        errors: list[str] = []
+        checked: dict[str, Settings] = {}
+        for name, data in inventory_hosts(inventory):
+            try:
+                checked[name] = settings_from_data(data, Path.cwd())
+            except ConfigError as e:
+                errors += [f"{name}: {err}" for err in e.errors]
+        if errors:
+            raise PyinfraError(f"ollama-gate: {len(errors)} problem(s) in the settings; no host was changed:\n"
+                               + str(ConfigError(errors)))
+        _settings_checked = checked
+    return _settings_checked[host.name]

@@ -22,7 +22,7 @@ IMAGE_SOURCES = ("registry", "archive")
 DOCKER_INSTALL_METHODS = ("official", "distro", "none")
 # Prefixes of this project's settings: a host data key with one of these prefixes that
 # is not a known setting is a typo, reported with the closest known name.
-CONCERN_PREFIXES = ("auth_", "proxy_", "images_", "docker_", "stack_", "ollama_", "models_", "verify_")
+CONCERN_PREFIXES = ("auth_", "proxy_", "images_", "docker_", "stack_", "ollama_", "models_", "verify_", "uninstall_")
 
 
 class ConfigError(Exception):
@@ -78,6 +78,9 @@ class Settings:
     verify_enabled: bool = True
     verify_generate: bool = True
     verify_report: str = ""
+
+    uninstall_models: bool = False
+    uninstall_images: bool = False
 
     @property
     def proxy_image(self) -> str:
@@ -292,6 +295,8 @@ _CHECKS = {
     "verify_enabled": _is_bool,
     "verify_generate": _is_bool,
     "verify_report": _is_str,
+    "uninstall_models": _is_bool,
+    "uninstall_images": _is_bool,
 }
 assert set(_CHECKS) == set(SETTING_NAMES), set(_CHECKS) ^ set(SETTING_NAMES)
 
