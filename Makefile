@@ -9,7 +9,7 @@ PYINFRA := $(VENV)/bin/pyinfra
 # curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
 TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client openssl make python3-venv
 
-.PHONY: venv deps demo test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table
+.PHONY: venv deps demo demo-fleet test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -25,6 +25,12 @@ deps:
 
 demo: venv deps
 	$(PY) -m lab up
+	$(PYINFRA) -y inventory/lab.py deploy.py
+	$(PY) -m lab endpoints
+
+# Three lab hosts: one gateway in front of two backends, the gateway's curl line last.
+demo-fleet: venv deps
+	$(PY) -m lab up --fleet
 	$(PYINFRA) -y inventory/lab.py deploy.py
 	$(PY) -m lab endpoints
 

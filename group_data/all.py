@@ -77,6 +77,9 @@ ollama_gpu = False
 # The pids limit counts threads too: a runner has about one per core.
 ollama_memory_limit = "auto"
 ollama_pids_limit = 4096
+# Environment of the Ollama container, e.g. {"OLLAMA_NUM_PARALLEL": "1"} (requests a
+# model answers at once) or {"OLLAMA_KEEP_ALIVE": "1h"}.
+ollama_environment: dict = {}
 
 # --- Models ---------------------------------------------------------------------
 models: list = ["gemma3:1b"]
@@ -96,3 +99,26 @@ verify_report = ""
 uninstall_models = False
 # Also remove the stack's images (they may be pulled or loaded again later).
 uninstall_images = False
+
+# --- Gateway: one endpoint in front of several backends ----------------------------
+# A host in the inventory group "gateway" runs only the proxy and balances its clients'
+# requests over its backends (ordinary ollama-gate hosts), authenticating to them with a
+# service credential the deploy makes. Set on the gateway:
+# Inventory groups or host names of its backends.
+gateway_backends: list = ["backend"]
+# A backend failing this many times within gateway_fail_timeout seconds gets no requests
+# for gateway_fail_timeout seconds (then one request tries it again).
+gateway_max_fails = 2
+gateway_fail_timeout = 10
+# Seconds to wait for a backend's connection (and TLS handshake).
+gateway_connect_timeout = 5
+# The name of the service credential in the secrets file (section of the backends' auth
+# mode); the deploy makes it when it is missing.
+gateway_service_credential = "ollama-gate-gateway"
+# Set on a backend:
+# Its share of the gateway's requests relative to the other backends.
+gateway_weight = 1
+# How the gateway reaches it ("" = its ssh_hostname, else its inventory name).
+gateway_backend_address = ""
+# Also accept its own clients (auth_credentials) besides the gateway's service credential.
+gateway_accept_clients = False

@@ -22,7 +22,8 @@ IMAGE_SOURCES = ("registry", "archive")
 DOCKER_INSTALL_METHODS = ("official", "distro", "none")
 # Prefixes of this project's settings: a host data key with one of these prefixes that
 # is not a known setting is a typo, reported with the closest known name.
-CONCERN_PREFIXES = ("auth_", "proxy_", "images_", "docker_", "stack_", "ollama_", "models_", "verify_", "uninstall_")
+CONCERN_PREFIXES = ("auth_", "proxy_", "images_", "docker_", "stack_", "ollama_", "models_", "verify_",
+                    "uninstall_", "gateway_")
 
 
 class ConfigError(Exception):
@@ -71,6 +72,7 @@ class Settings:
     ollama_gpu: bool = False
     ollama_memory_limit: str = "auto"
     ollama_pids_limit: int = 4096
+    ollama_environment: dict = field(default_factory=dict)
 
     models: tuple = ("gemma3:1b",)
     models_prune: bool = False
@@ -81,6 +83,14 @@ class Settings:
 
     uninstall_models: bool = False
     uninstall_images: bool = False
+    gateway_backends: tuple = ("backend",)
+    gateway_weight: int = 1
+    gateway_max_fails: int = 2
+    gateway_fail_timeout: int = 10
+    gateway_connect_timeout: int = 5
+    gateway_service_credential: str = "ollama-gate-gateway"
+    gateway_backend_address: str = ""
+    gateway_accept_clients: bool = False
 
     @property
     def proxy_image(self) -> str:
@@ -242,6 +252,17 @@ def _abs_dir_error(value: Any) -> str | None:
     return None
 
 
+def _environment_error(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"must be a dict of environment variables, got {type(value).__name__}"
+    for key, item in value.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", key):
+            return f"{key!r} is not an environment variable name (A-Z, 0-9, _)"
+        if isinstance(item, bool) or not isinstance(item, (str, int)) or "\n" in str(item):
+            return f"the value of {key} must be one line of text or a number"
+    return None
+
+
 def _daemon_options_error(value: Any) -> str | None:
     if not isinstance(value, dict):
         return f"must be a dict (written as /etc/docker/daemon.json), got {type(value).__name__}"
@@ -297,6 +318,19 @@ _CHECKS = {
     "verify_report": _is_str,
     "uninstall_models": _is_bool,
     "uninstall_images": _is_bool,
+    "ollama_environment": lambda v: _environment_error(v),
+    "gateway_backends": lambda v: _name_list_error(v, "inventory group or host names"),
+    "gateway_weight": lambda v: _int_in(v, 1, 1000),
+    "gateway_max_fails": lambda v: _int_in(v, 1, 1000),
+    "gateway_fail_timeout": lambda v: _int_in(v, 1, 3600),
+    "gateway_connect_timeout": lambda v: _int_in(v, 1, 300),
+    "gateway_service_credential": lambda v: _is_str(v) or (
+        None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", v)
+        else f"{v!r} must be a credential name (letters, digits, . _ @ -)"),
+    "gateway_backend_address": lambda v: _is_str(v) or (
+        None if v == "" or re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9a-fA-F:]+\]", v)
+        else f"{v!r} must be empty, a host name or an IP address"),
+    "gateway_accept_clients": _is_bool,
 }
 assert set(_CHECKS) == set(SETTING_NAMES), set(_CHECKS) ^ set(SETTING_NAMES)
 
