@@ -14,10 +14,13 @@ from ollama_gate.facts.stack import CredentialFileContents
 
 from ollama_gate import auth, compose, proxy
 from ollama_gate.config import config_for_host
+from ollama_gate.gateway import service_auth_conf
 from ollama_gate.operations import docker, endpoint, images, models, stack, system, tls
 
 cfg = config_for_host(host, inventory)
 s = cfg.settings
+# A gateway (inventory group "gateway") runs only the proxy, in front of its backends.
+gateway = cfg.gateway
 mode = auth.mode_of(s)
 gid = mode.worker_gid
 d = s.stack_dir
@@ -66,6 +69,18 @@ stack.file(
     path=cred_path, content=cred_text, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
 )
 stale = [f"{d}/auth/{other.credential_file}" for other in auth.MODES.values() if other is not mode]
+service_auth = f"{d}/auth/{proxy.SERVICE_AUTH_FILENAME}"
+service_ops = []
+if gateway is not None:
+    # The gateway's credential for its backends, as an nginx include: a secret, written
+    # like a credential file. nginx reads it at (re)load, so a change reloads the proxy.
+    service_ops.append(stack.file(
+        name=f"Write the gateway's credential for its backends ({gateway.service.name}; never shown).",
+        path=service_auth, content=service_auth_conf(gateway.service), stack_dir=d, mode=0o640, gid=gid,
+        sensitive=True,
+    ))
+else:
+    stale.append(service_auth)
 
 tls_ops = []
 if s.proxy_tls == "off":
@@ -74,7 +89,7 @@ else:
     stack.directory(name="Ensure the TLS directory exists.", path=f"{d}/tls", stack_dir=d, mode=0o750, gid=0)
     tls_ops = tls.certificate(s, stack_dir=d)
 
-proxy_files = proxy.render_proxy_config(s)
+proxy_files = proxy.render_proxy_config(s, pool=gateway.pool if gateway is not None else None)
 proxy_ops = [
     stack.file(name=f"Write the proxy config {filename}.", path=f"{d}/proxy/{filename}", content=text,
                stack_dir=d, mode=0o640, gid=gid, keep_previous=True)
@@ -85,13 +100,15 @@ stack.absent_files(name="Remove files the current settings no longer use.", path
 
 compose_file = stack.file(name="Write the Compose file.", path=f"{d}/{compose.COMPOSE_FILE}",
                           content=compose.render_compose(s, host_memory_mb=host.get_fact(MemoryTotal)
-                                                                   if s.ollama_memory_limit == "auto" else None),
+                                                         if s.ollama_memory_limit == "auto" and gateway is None
+                                                         else None, gateway=gateway is not None),
                           stack_dir=d, mode=0o644)
 
 # --- Images and the running stack -----------------------------------------------------
 images_op = images.present(
     name=f"Ensure the stack's images are on the host ({s.images_source}).",
-    refs=list(s.images), source=s.images_source, archive_dir=s.images_archive_dir,
+    refs=[s.proxy_image] if gateway is not None else list(s.images), source=s.images_source,
+    archive_dir=s.images_archive_dir,
 )
 up = stack.up(
     name="Ensure the Compose stack runs as configured.",
@@ -103,14 +120,15 @@ up = stack.up(
 stack.reload_proxy(
     name="Reload the proxy if its config changed or the stack was re-created (nginx -t first).",
     container=compose.container_name(s, "proxy"), conf_dir=f"{d}/proxy",
-    changed_by=[*proxy_ops, *tls_ops, up],
+    changed_by=[*proxy_ops, *service_ops, *tls_ops, up],
 )
 
-# --- Models -----------------------------------------------------------------------------
-models.pulled(
-    name=f"Ensure the models are pulled: {', '.join(s.models) or 'none'}.",
-    container=compose.container_name(s, "ollama"), models=list(s.models), prune=s.models_prune,
-)
+# --- Models (a gateway has none: its backends take its model list) ---------------------
+if gateway is None:
+    models.pulled(
+        name=f"Ensure the models are pulled: {', '.join(s.models) or 'none'}.",
+        container=compose.container_name(s, "ollama"), models=list(s.models), prune=s.models_prune,
+    )
 
 # --- Verification: the right clients in, everyone else out ---------------------------
 if s.verify_enabled:

@@ -30,8 +30,9 @@ def ollama_memory_limit(settings: Settings, host_memory_mb: int | None) -> str:
     return f"{int(host_memory_mb * OLLAMA_AUTO_MEMORY_SHARE)}m"
 
 
-def render_compose(settings: Settings, host_memory_mb: int | None = None) -> str:
-    """compose.yml for ``settings``; ``host_memory_mb`` (the Memory fact) sizes "auto" limits."""
+def render_compose(settings: Settings, host_memory_mb: int | None = None, gateway: bool = False) -> str:
+    """compose.yml for ``settings``; ``host_memory_mb`` (the Memory fact) sizes "auto" limits.
+    A ``gateway`` runs only the proxy."""
     bind = settings.proxy_bind
     published_bind = f"[{bind}]" if ":" in bind else bind
     flavor = mode_of(settings).proxy_flavor
@@ -40,7 +41,8 @@ def render_compose(settings: Settings, host_memory_mb: int | None = None) -> str
         conf_dir=CONF_DIR, auth_dir=AUTH_DIR, tls_dir=TLS_DIR,
         proxy_caps=PROXY_CAPABILITIES, ollama_caps=OLLAMA_CAPABILITIES,
         proxy_tmpfs=flavor.writable_dirs, proxy_memory=settings.proxy_memory_limit.lower(),
-        ollama_memory=ollama_memory_limit(settings, host_memory_mb))
+        ollama_memory=None if gateway else ollama_memory_limit(settings, host_memory_mb),
+        gateway=gateway)
 
 
 

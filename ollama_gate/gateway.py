@@ -136,6 +136,10 @@ def plan_fleet(hosts, groups_of) -> tuple[Fleet, list[str]]:
             if len(values) > 1:
                 errors.append(f"{gw}: {setting}: its backends differ ({', '.join(sorted(map(str, values)))}); "
                               f"the backends of one gateway share one {setting}")
+        tls = [n for n in chosen if hosts[n].proxy_tls != "off"]
+        if tls:
+            errors.append(f"{gw}: proxy_tls: backends with TLS ({', '.join(tls)}) are not supported behind a "
+                          "gateway yet; set proxy_tls = \"off\" on them (and keep them on a private network)")
         if chosen:
             pools[gw] = tuple(chosen)
     return Fleet(pools, gateway_of), errors
@@ -149,3 +153,50 @@ def backend_address(name: str, settings, data) -> str:
     """
     host = settings.gateway_backend_address or data.get("ssh_hostname") or name
     return f"{host}:{settings.proxy_port}"
+
+
+# --- Verification from the gateway: each backend, then the gateway itself ------------
+# (pure: probes out, answers in; operations/endpoint.py runs them on the gateway host)
+
+def backend_url(backend: Backend, tls: bool) -> str:
+    """The backend's proxy as the gateway reaches it."""
+    return f"{'https' if tls else 'http'}://{backend.address}"
+
+
+def backend_probes(service: Secret):
+    """What proves a backend from its gateway: the service credential gets 200 (listing the
+    models), no credential gets 401. ``service`` is the Authorization header (a Secret)."""
+    from .checks import ACCEPTED, NONE_REFUSED, Probe
+
+    return [Probe(ACCEPTED, service.name, "GET", "/api/tags", 200, service),
+            Probe(NONE_REFUSED, "(none)", "GET", "/api/tags", 401)]
+
+
+def backend_state(checks) -> str:
+    """"up", or why not, for the summary."""
+    failed = [c for c in checks if not c.ok]
+    if not failed:
+        return "up"
+    return "; ".join(f"{c.check} expected {c.expected}, got {c.actual}" for c in failed)
+
+
+def pool_summary(pool: Pool, states: dict) -> list[str]:
+    """The summary's pool lines: each backend with its address, weight and state."""
+    lines = [f"Pool:            {len(pool.backends)} backend(s), least connections, "
+             f"out for {pool.fail_timeout}s after {pool.max_fails} failure(s)"]
+    for b in pool.backends:
+        lines.append(f"  {b.name}: {b.address} weight {b.weight}: {states.get(b.name, 'not checked')}")
+    return lines
+
+
+def backends_report(pool: Pool, tls: bool, checks_of: dict) -> dict:
+    """The report's entry per backend: url, weight, state, ok and its checks."""
+    from dataclasses import asdict
+
+    return {
+        b.name: {"url": backend_url(b, tls), "weight": b.weight,
+                 "ok": all(c.ok for c in checks_of.get(b.name, [])) and b.name in checks_of,
+                 "state": backend_state(checks_of.get(b.name, [])) if b.name in checks_of else "not checked",
+                 "checks": [asdict(c) for c in checks_of.get(b.name, [])]}
+        for b in pool.backends
+    }

@@ -258,8 +258,10 @@ def _environment_error(value: Any) -> str | None:
     for key, item in value.items():
         if not isinstance(key, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", key):
             return f"{key!r} is not an environment variable name (A-Z, 0-9, _)"
-        if isinstance(item, bool) or not isinstance(item, (str, int)) or "\n" in str(item):
-            return f"the value of {key} must be one line of text or a number"
+        if isinstance(item, bool) or not isinstance(item, (str, int)) \
+                or not re.fullmatch(r"[^\x00-\x1f\x7f\"\\$]{0,1024}", str(item)):
+            return (f"the value of {key} must be a number or one line of text without quotes, "
+                    "backslashes or $ (Compose would read those)")
     return None
 
 

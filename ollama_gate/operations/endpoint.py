@@ -16,6 +16,7 @@ from ..config import HostConfig
 from ..facts.http import HttpProbes, curl_batch_config
 from ..secrets_file import Secret, load_secrets, secrets_path
 from ..checks import Check, Probe, base_url, host_report, judge, plan, run_report, summary
+from ..gateway import backend_probes, backend_state, backend_url, backends_report, pool_summary
 from .util import fail_host
 
 REPORT_ENV = "OLLAMA_GATE_REPORT"
@@ -67,6 +68,19 @@ def _write_report(path: Path, name: str, entry: dict) -> None:
     os.replace(tmp, path)
 
 
+def _settled(label: str, s, probes: Sequence[Probe], url: str, insecure: bool) -> list[Check]:
+    """Each probe judged; failed ones asked again (in one command) for SETTLE_SECONDS."""
+    checks: list[Check] = [judge(label, s, p, a) for p, a in zip(probes, _ask(probes, url, insecure))]
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while any(not c.ok for c in checks) and time.monotonic() < deadline:
+        time.sleep(RETRY_INTERVAL)
+        # Only the failed probes are asked again, all of them in one command.
+        again = [i for i, c in enumerate(checks) if not c.ok]
+        for i, answer in zip(again, _ask([probes[i] for i in again], url, insecure)):
+            checks[i] = judge(label, s, probes[i], answer)
+    return checks
+
+
 @operation()
 def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable[Secret] = (),
              report_path: str | None = None):
@@ -98,22 +112,28 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     s = cfg.settings
     url = base_url(s)
     insecure = s.proxy_tls != "off"
-    probes = plan(s, cfg.credentials, _flatten(retired))
-    checks: list[Check] = [judge(host.name, s, p, a) for p, a in zip(probes, _ask(probes, url, insecure))]
-
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while any(not c.ok for c in checks) and time.monotonic() < deadline:
-        time.sleep(RETRY_INTERVAL)
-        # Only the failed probes are asked again, all of them in one command.
-        again = [i for i, c in enumerate(checks) if not c.ok]
-        for i, answer in zip(again, _ask([probes[i] for i in again], url, insecure)):
-            checks[i] = judge(host.name, s, probes[i], answer)
+    # A gateway first proves each backend as it reaches it (service credential in, none
+    # out), then itself with its clients' credentials, as any endpoint.
+    backend_checks: dict[str, list[Check]] = {}
+    if cfg.gateway is not None:
+        for backend, b_cfg in zip(cfg.gateway.pool.backends, cfg.gateway.backends):
+            backend_checks[backend.name] = _settled(
+                f"{host.name} -> backend {backend.name}", b_cfg.settings, backend_probes(cfg.gateway.service),
+                backend_url(backend, tls=False), insecure=False)
+    checks = _settled(host.name, s, plan(s, cfg.credentials, _flatten(retired)), url, insecure)
 
     address = host.data.get("ssh_hostname") or host.name
     lines = summary(host.name, str(address), s, cfg.credentials)
+    if cfg.gateway is not None:
+        lines += pool_summary(cfg.gateway.pool, {n: backend_state(c) for n, c in backend_checks.items()})
+        checks = [c for name in backend_checks for c in backend_checks[name]] + checks
     path = report_path_for(s, report_path)
     if path is not None:
-        _write_report(path, host.name, host_report(host.name, s, checks, lines))
+        entry = host_report(host.name, s, checks, lines)
+        if cfg.gateway is not None:
+            entry["role"] = "gateway"
+            entry["backends"] = backends_report(cfg.gateway.pool, False, backend_checks)
+        _write_report(path, host.name, entry)
 
     failed = [c for c in checks if not c.ok]
     if failed:
