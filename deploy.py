@@ -8,14 +8,14 @@ before the first operation runs on any host.
 """
 
 from pyinfra import host, inventory
-from ollama_gate.facts.host import MemoryTotal
-
-from ollama_gate.facts.stack import CredentialFileContents
 
 from ollama_gate import auth, compose, proxy
 from ollama_gate.config import config_for_host
+from ollama_gate.facts.host import MemoryTotal
+from ollama_gate.facts.stack import CredentialFileContents
 from ollama_gate.gateway import service_auth_conf
-from ollama_gate.operations import docker, endpoint, images, models, stack, system, tls
+from ollama_gate.operations import docker, endpoint, images, models, snapshot, stack, system, tls
+from ollama_gate.operations.snapshot import known
 
 cfg = config_for_host(host, inventory)
 s = cfg.settings
@@ -24,6 +24,19 @@ gateway = cfg.gateway
 mode = auth.mode_of(s)
 gid = mode.worker_gid
 d = s.stack_dir
+cred_path = f"{d}/auth/{mode.credential_file}"
+# openssl makes the self-signed certificate on the host.
+packages = ["curl", "ca-certificates", *(["openssl"] if s.proxy_tls == "self-signed" else [])]
+
+# Everything the operations below ask the host, read in ONE command by the first of them
+# (which also takes the host's deploy lock). Nothing is read while this file is prepared:
+# the hosts are prepared one after the other, the operations run on all of them at once.
+snapshot.declare(
+    stack_dir=d, project=s.stack_project, port=s.proxy_port,
+    proxy_container=compose.container_name(s, "proxy"), ollama_container=compose.container_name(s, "ollama"),
+    packages=[*docker.ENGINE_PACKAGES, *packages], paths=list(docker.REPOSITORY_PATHS),
+    credential_file=cred_path if mode.reuses_current_file else "", lock_wait=snapshot.lock_wait(),
+)
 
 # --- Preflight: stop before changing anything ------------------------------------------
 stack.preflight_port(
@@ -42,8 +55,7 @@ docker.daemon_options(
 )
 system.packages(
     name="Ensure curl and CA certificates are installed (the verification uses curl on the host).",
-    # openssl makes the self-signed certificate on the host.
-    packages=["curl", "ca-certificates", *(["openssl"] if s.proxy_tls == "self-signed" else [])],
+    packages=packages,
 )
 docker.group_members(
     name="Ensure the configured users are in the docker group.",
@@ -58,15 +70,14 @@ stack.directory(name="Ensure the proxy config directory exists.", path=f"{d}/pro
 stack.directory(name="Ensure the credentials directory exists.", path=f"{d}/auth", stack_dir=d,
                 mode=0o750, gid=gid)
 
-cred_path = f"{d}/auth/{mode.credential_file}"
-cred_text = mode.render_credentials(
-    cfg.credentials, s,
-    # e.g. .htpasswd lines whose salted hash still verifies are kept, so reruns change nothing.
-    current=host.get_fact(CredentialFileContents, path=cred_path) if mode.reuses_current_file else None,
-)
 stack.file(
     name="Write the credential file of the auth mode (names only in output, never values).",
-    path=cred_path, content=cred_text, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
+    path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
+    # Rendered inside the operation: e.g. .htpasswd lines whose salted hash still verifies
+    # are kept (read from the host), so reruns change nothing.
+    content=lambda: mode.render_credentials(
+        cfg.credentials, s,
+        current=known(CredentialFileContents, path=cred_path) if mode.reuses_current_file else None),
 )
 stale = [f"{d}/auth/{other.credential_file}" for other in auth.MODES.values() if other is not mode]
 service_auth = f"{d}/auth/{proxy.SERVICE_AUTH_FILENAME}"
@@ -95,13 +106,15 @@ proxy_ops = [
                stack_dir=d, mode=0o640, gid=gid, keep_previous=True)
     for filename, text in sorted(proxy_files.items())
 ]
-stale += [f"{d}/proxy/{f}" for f in stack.unexpected_files(d, "proxy", proxy_files)]
-stack.absent_files(name="Remove files the current settings no longer use.", paths=stale, stack_dir=d)
+cleanup = stack.absent_files(
+    name="Remove files the current settings no longer use, and uploads an interrupted run left.",
+    paths=stale, stack_dir=d, only={"proxy": sorted(proxy_files)})
 
 compose_file = stack.file(name="Write the Compose file.", path=f"{d}/{compose.COMPOSE_FILE}",
-                          content=compose.render_compose(s, host_memory_mb=host.get_fact(MemoryTotal)
-                                                         if s.ollama_memory_limit == "auto" and gateway is None
-                                                         else None, gateway=gateway is not None),
+                          content=lambda: compose.render_compose(
+                              s, gateway=gateway is not None,
+                              host_memory_mb=known(MemoryTotal)
+                              if s.ollama_memory_limit == "auto" and gateway is None else None),
                           stack_dir=d, mode=0o644)
 
 # --- Images and the running stack -----------------------------------------------------
@@ -113,14 +126,16 @@ images_op = images.present(
 up = stack.up(
     name="Ensure the Compose stack runs as configured.",
     stack_dir=d, project=s.stack_project, changed_by=[compose_file, images_op],
+    proxy_container=compose.container_name(s, "proxy"),
 )
 # A changed proxy config or certificate is applied in place; a credential file needs nothing.
 # After `up` too: nginx resolves the ollama service at (re)load, and a re-created Ollama
-# container may have a new address.
+# container may have a new address. Also whenever the proxy has not loaded what is on disk
+# (a run killed before its reload), whatever this run changed.
 stack.reload_proxy(
-    name="Reload the proxy if its config changed or the stack was re-created (nginx -t first).",
-    container=compose.container_name(s, "proxy"), conf_dir=f"{d}/proxy",
-    changed_by=[*proxy_ops, *service_ops, *tls_ops, up],
+    name="Reload the proxy unless it has loaded the config on disk (nginx -t first).",
+    container=compose.container_name(s, "proxy"), conf_dir=f"{d}/proxy", stack_dir=d,
+    changed_by=[*proxy_ops, *service_ops, *tls_ops, cleanup, up],
 )
 
 # --- Models (a gateway has none: its backends take its model list) ---------------------

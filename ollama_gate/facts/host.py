@@ -1,9 +1,20 @@
-"""Facts about the host itself that the stack's settings depend on."""
+"""Facts about the host itself: its memory (the stack's settings depend on it), the run's
+deploy lock, the proxy's loaded config and mounts, and HostState, every fact a no-change
+rerun decides on, in one command."""
 
 from __future__ import annotations
 
+import re
+import shlex
+from dataclasses import dataclass, field
+
 from pyinfra.api import FactBase
 
+from .docker import DockerHost
+from .images import DockerImageRefs
+from .models import OllamaModels
+from .stack import ComposeStack, CredentialFileContents, PortState, StackFiles
+from .system import FileDigests, InstalledPackages
 
 class MemoryTotal(FactBase):
     """
@@ -23,3 +34,212 @@ class MemoryTotal(FactBase):
         if not lines or not lines[0].isdigit():
             return None
         return int(lines[0]) // 1024
+
+
+# Where a run's lock lives: /run is a tmpfs, so a lock never outlives a reboot.
+LOCK_DIR = "/run/lock"
+# The record of the proxy config set the running proxy last loaded (nginx -t passed, reloaded).
+LOADED_RECORD = ".proxy-loaded"
+
+
+def lock_path(stack_dir: str) -> str:
+    """One lock per stack directory (two stacks on one host do not wait for each other)."""
+    return f"{LOCK_DIR}/ollama-gate{stack_dir.replace('/', '_')}.lock"
+
+
+def config_digest_command(stack_dir: str) -> str:
+    """Shell printing one digest of the proxy's config set on disk: what nginx reads at
+    (re)load (proxy/, tls/, and the includes in auth/: a gateway's backend credential), not
+    the credential files it reads per request. The reload writes the same digest to the
+    record once the proxy has loaded that set."""
+    d = shlex.quote(stack_dir)
+    return (f"(cd {d} 2>/dev/null && {{ find proxy tls -maxdepth 1 -type f ! -name '*.previous' "
+            "! -name '*.ollama-gate-new'; find auth -maxdepth 1 -type f -name '*.conf'; } 2>/dev/null "
+            "| LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64)")
+
+
+class HostLock(FactBase):
+    """
+    Take this run's lock on the host (``flock`` on a file in /run/lock), waiting at most
+    ``wait`` seconds. The lock is held by a small background process that lives as long as
+    the run's SSH connection (the first ancestor that is not a shell or sudo): it ends
+    when the run ends, is interrupted or is killed, so a killed run never leaves a lock.
+    A second deploy to the same host waits, then gets who holds it and since when.
+
+    + stack_dir: the stack directory (one lock per stack)
+    + wait: seconds to wait for another run to finish
+
+    .. code:: python
+
+        {"held": True}
+        {"held": False, "since": "2026-11-27T16:10:03Z from 10.0.0.5", "waited": 120}
+    """
+
+    def command(self, stack_dir: str, wait: int = 120) -> str:
+        lock = shlex.quote(lock_path(stack_dir))
+        return (
+            # The anchor: the process of this SSH connection (sshd-session, sshd), or
+            # whatever else runs the commands (the local connector's python).
+            "a=$PPID; while c=$(cat /proc/$a/comm 2>/dev/null); do case \"$c\" in "
+            "sh|dash|bash|sudo|su|env) a=$(cut -d' ' -f4 /proc/$a/stat);; *) break;; esac; done; "
+            f"mkdir -p {LOCK_DIR}; r=$(mktemp); "
+            f"info=\"$(date -u +%Y-%m-%dT%H:%M:%SZ) from ${{SSH_CLIENT%% *}}\"; "
+            f"( flock -w {int(wait)} 9 || exit 75; printf '%s\\n' \"$info\" > {lock}.info; "
+            "echo held > \"$r\"; while kill -0 \"$a\" 2>/dev/null; do sleep 1; done "
+            f") 9>>{lock} </dev/null >/dev/null 2>&1 & h=$!; "
+            "while [ ! -s \"$r\" ] && kill -0 $h 2>/dev/null; do sleep 0.02; done; "
+            "if [ -s \"$r\" ]; then echo 'lock held'; og_held=1; "
+            f"else echo \"lock busy {int(wait)} $(cat {lock}.info 2>/dev/null)\"; fi; rm -f \"$r\""
+        )
+
+    def process(self, output: list[str]) -> dict:
+        for line in output:
+            if line == "lock held":
+                return {"held": True}
+            m = re.match(r"^lock busy (\d+) ?(.*)$", line)
+            if m:
+                return {"held": False, "waited": int(m.group(1)), "since": m.group(2).strip() or "unknown"}
+        return {"held": False, "waited": 0, "since": "unknown (the lock command gave no answer)"}
+
+
+@dataclass
+class ProxyRuntime:
+    # digest of the config set the proxy last loaded ("" when never recorded)
+    loaded: str = ""
+    # digest of the config set on disk now
+    on_disk: str = ""
+    # the proxy container's state ("" when there is none)
+    state: str = ""
+    # container paths whose bind mount no longer is the directory on disk
+    stale_mounts: list = field(default_factory=list)
+
+
+def loaded_is_on_disk(runtime) -> bool:
+    """The proxy has loaded the config set that is on disk now."""
+    return bool(runtime.loaded) and runtime.loaded == runtime.on_disk
+
+
+class ProxyLoaded(FactBase):
+    """
+    What the running proxy has loaded compared with what is on disk: the digest of the
+    config set it last loaded (recorded by the reload) and of the set on disk, and the bind
+    mounts that no longer point at the directory on disk (a removed or replaced ``auth/``:
+    the container keeps the deleted directory until it is re-created).
+
+    + stack_dir: the stack directory
+    + container: the proxy container
+
+    .. code:: python
+
+        ProxyRuntime(loaded="9a9f..", on_disk="9a9f..", state="running", stale_mounts=[])
+    """
+
+    default = ProxyRuntime
+
+    def command(self, stack_dir: str, container: str) -> str:
+        record = shlex.quote(f"{stack_dir}/{LOADED_RECORD}")
+        c = shlex.quote(container)
+        return (
+            f"echo \"loaded $(cat {record} 2>/dev/null)\"; "
+            f"echo \"disk $( {config_digest_command(stack_dir)} )\"; "
+            "if command -v docker >/dev/null 2>&1; then "
+            f"docker inspect -f '{{{{.State.Status}}}} {{{{.State.Pid}}}}{{{{range .Mounts}}}}"
+            "{{if eq .Type \"bind\"}} {{.Source}}={{.Destination}}{{end}}{{end}}' "
+            f"{c} 2>/dev/null | {{ read -r st pid mounts; echo \"state $st\"; "
+            # Inside: the mount as the container's processes see it; outside: the path now.
+            "for m in $mounts; do src=${m%%=*}; dst=${m#*=}; "
+            "in=$(stat -L -c %d:%i \"/proc/$pid/root$dst\" 2>/dev/null); "
+            "out=$(stat -L -c %d:%i \"$src\" 2>/dev/null); "
+            "if [ \"$pid\" -gt 0 ] && [ \"$in\" != \"$out\" ]; then echo \"stale $dst\"; fi; done; }; "
+            "fi; true"
+        )
+
+    def process(self, output: list[str]) -> ProxyRuntime:
+        runtime = ProxyRuntime()
+        for line in output:
+            key, _, value = line.partition(" ")
+            value = value.strip()
+            if key == "loaded":
+                runtime.loaded = value
+            elif key == "disk":
+                runtime.on_disk = value
+            elif key == "state":
+                runtime.state = value
+            elif key == "stale" and value:
+                runtime.stale_mounts.append(value)
+        return runtime
+
+
+# Facts HostState gathers whose command needs Docker: without it their section is empty
+# and they take their default, as pyinfra does for a fact whose command is missing.
+_NEEDS_DOCKER = (DockerImageRefs, OllamaModels)
+SECTION_MARK = "__OLLAMA_GATE_SECTION__"
+
+
+def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: str,
+                     ollama_container: str, packages: list | tuple = (), paths: list | tuple = (),
+                     credential_file: str = "", lock_wait: int = 120) -> list[tuple[str, type, dict]]:
+    """(section, fact class, its arguments) of every fact HostState answers, lock first."""
+    parts = [
+        ("lock", HostLock, {"stack_dir": stack_dir, "wait": lock_wait}),
+        ("docker", DockerHost, {}),
+        ("packages", InstalledPackages, {"packages": list(packages)}),
+        ("paths", FileDigests, {"paths": list(paths)}),
+        ("port", PortState, {"project": project, "port": port}),
+        ("files", StackFiles, {"stack_dir": stack_dir}),
+        ("compose", ComposeStack, {"stack_dir": stack_dir, "project": project}),
+        ("images", DockerImageRefs, {}),
+        ("models", OllamaModels, {"container": ollama_container}),
+        ("memory", MemoryTotal, {}),
+        ("proxy", ProxyLoaded, {"stack_dir": stack_dir, "container": proxy_container}),
+    ]
+    if credential_file:
+        parts.append(("credentials", CredentialFileContents, {"path": credential_file}))
+    return parts
+
+
+class HostState(FactBase):
+    """
+    Every fact a deploy decides on, in ONE command (a round trip each would make a rerun
+    over a WAN link slow): the smaller facts' own commands one after the other, each
+    section parsed by that fact's own ``process``. The run's lock (``HostLock``) is taken
+    first; when another run holds it, nothing else is read (that run may be changing it).
+
+    Arguments: those of ``host_state_parts``.
+
+    .. code:: python
+
+        {"lock": {"held": True}, "docker": {...}, "files": {...}, "proxy": ProxyRuntime(...), ...}
+    """
+
+    default = dict
+
+    def command(self, **kwargs) -> str:
+        script = []
+        for section, cls, args in host_state_parts(**kwargs):
+            command = cls().command(**args)
+            if cls in _NEEDS_DOCKER:
+                command = f"if command -v docker >/dev/null 2>&1; then {command}; fi"
+            script.append(f"echo '{SECTION_MARK} {section}'; {{ {command}; }}")
+            if cls is HostLock:
+                script.append('[ -n "$og_held" ] || exit 0')
+        return "; ".join(script)
+
+    def process(self, output: list[str]) -> dict:
+        lines: dict[str, list[str]] = {}
+        current = None
+        for line in output:
+            if line.startswith(SECTION_MARK + " "):
+                current = line.split(" ", 1)[1].strip()
+                lines[current] = []
+            elif current is not None:
+                lines[current].append(line)
+        state = {}
+        for section, section_lines in lines.items():
+            fact = SECTIONS[section]()
+            # As pyinfra does: a fact with no output takes its default.
+            state[section] = fact.process(section_lines) if section_lines else fact.default()
+        return state
+
+
+SECTIONS = {section: cls for section, cls, _ in host_state_parts("/", "p", 1, "c", "c", credential_file="/f")}

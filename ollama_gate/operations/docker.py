@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from pyinfra.api import OperationError, operation
 from pyinfra.operations import apt, files, systemd
 
 from ollama_gate.facts.docker import DockerHost
+from ollama_gate.facts.system import FileDigests
+from ollama_gate.operations.snapshot import fresh, known
 from ollama_gate.operations.system import packages_with_update
 
 INSTALL_METHODS = ("official", "distro", "none")
@@ -30,12 +33,17 @@ DISTRO_PACKAGES = {
     ("ubuntu", "22.04"): ("docker.io", "docker-compose-v2"),
     ("ubuntu", "24.04"): ("docker.io", "docker-compose-v2"),
 }
+# Every package the engine operation may check, asked in the run's HostState in one go.
+ENGINE_PACKAGES = tuple(sorted({*OFFICIAL_PACKAGES, *(p for ps in DISTRO_PACKAGES.values() for p in ps)}))
 OFFICIAL_SYSTEMS = (("debian", "12"), ("debian", "13"), ("ubuntu", "22.04"), ("ubuntu", "24.04"))
 
+KEYRING_DIR = "/etc/apt/keyrings"
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES_FILE = "/etc/apt/sources.list.d/docker.sources"
 DAEMON_JSON = "/etc/docker/daemon.json"
 SERVICE = "docker.service"
+# Files of the official method's apt source (read in the run's HostState).
+REPOSITORY_PATHS = (KEYRING_DIR, KEYRING, SOURCES_FILE)
 
 
 class DockerPlanError(OperationError):
@@ -162,7 +170,7 @@ def engine(method: str = "official"):
         )
     """
 
-    info = host.get_fact(DockerHost)
+    info = known(DockerHost)
     plan = engine_plan(info, method)
 
     if plan.method == "none":
@@ -173,8 +181,16 @@ def engine(method: str = "official"):
         # Docker's own instructions, the deb822 way, no apt-key:
         # https://docs.docker.com/engine/install/debian/#install-using-the-repository
         # https://docs.docker.com/engine/install/ubuntu/#install-using-the-repository
+        present = known(FileDigests, paths=list(REPOSITORY_PATHS))
+        sources_sha = hashlib.sha256(docker_sources(plan).encode()).hexdigest()
+        if (present.get(KEYRING_DIR) == "directory" and KEYRING in present
+                and present.get(SOURCES_FILE) == sources_sha):
+            # Docker's apt source is in place (a rerun): only the packages are checked.
+            yield from packages_with_update(plan.packages)
+            yield from _service(info)
+            return
         yield from packages_with_update(("ca-certificates", "curl"))
-        yield from files.directory._inner(path="/etc/apt/keyrings", mode="755")
+        yield from files.directory._inner(path=KEYRING_DIR, mode="755")
         repo_commands = list(
             files.download._inner(src=f"{plan.repository}/gpg", dest=KEYRING, mode="644"),
         )
@@ -189,7 +205,10 @@ def engine(method: str = "official"):
             yield from packages_with_update(plan.packages)
     else:
         yield from packages_with_update(plan.packages)
+    yield from _service(info)
 
+
+def _service(info):
     if info["service_active"] and info["service_enabled"]:
         host.noop(f"docker {info['docker_server']} is already running and enabled")
     else:
@@ -250,11 +269,12 @@ def group_members(users: list[str] | tuple = ()):
         host.noop("no users to add to the docker group")
         return
 
-    members = host.get_fact(DockerHost)["docker_group"]
-    if members is None:
-        members = []
-
+    members = known(DockerHost)["docker_group"] or []
     missing = [user for user in users if user not in members]
+    if missing:
+        # Asked again before changing: installing Docker earlier in this run makes the group.
+        members = fresh(DockerHost)["docker_group"] or []
+        missing = [user for user in users if user not in members]
     if not missing:
         host.noop(f"users {', '.join(users)} are already in the docker group")
         return

@@ -11,6 +11,7 @@ from pyinfra.api import FileUploadCommand, OperationError, operation
 
 from ollama_gate.facts.images import DockerImageRefs
 from ollama_gate.images import archive_filename, archive_path, normalize_ref
+from ollama_gate.operations.snapshot import fresh, known
 
 IMAGE_SOURCES = ("registry", "archive")
 
@@ -73,7 +74,10 @@ def present(
                 f"{', '.join(missing_files)} (make each with `docker save REF -o FILE`).",
             )
 
-    missing = missing_refs(refs, host.get_fact(DockerImageRefs))
+    missing = missing_refs(refs, known(DockerImageRefs))
+    if missing:
+        # Asked again before loading gigabytes: Docker may have been started by this run.
+        missing = missing_refs(refs, fresh(DockerImageRefs))
     if not missing:
         host.noop(f"images {', '.join(refs)} are already present")
         return

@@ -8,6 +8,7 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 
 from ollama_gate.facts.models import OllamaModels
+from ollama_gate.operations.snapshot import fresh, known
 from ollama_gate.settings import normalize_model
 
 
@@ -44,8 +45,11 @@ def pulled(container: str, models: list[str], prune: bool = False):
         )
     """
 
-    present = host.get_fact(OllamaModels, container=container)
+    present = known(OllamaModels, container=container)
     to_pull, to_remove = model_changes(models, present, prune)
+    if to_pull or to_remove:
+        # Asked again before pulling: `up` may have (re)started Ollama in this run.
+        to_pull, to_remove = model_changes(models, fresh(OllamaModels, container=container), prune)
 
     if not to_pull and not to_remove:
         host.noop(f"models {', '.join(models)} are already pulled")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from io import StringIO
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, operation
@@ -14,8 +14,16 @@ from pyinfra.api.util import get_file_sha256
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
+from ..facts.host import LOADED_RECORD, ProxyLoaded, config_digest_command, loaded_is_on_disk
 from ..facts.stack import ComposeStack, PortState, StackFiles, stack_up_to_date
+from . import snapshot
+from .snapshot import fresh, known
 from .util import fail_host
+
+# The suffixes of files a deploy leaves only while it runs: an upload not yet renamed over
+# its file, and the config the proxy had loaded before this run's change (see reload_proxy).
+STAGED = ".ollama-gate-new"
+PREVIOUS = ".previous"
 
 
 def _changed(ops: Sequence[OperationMeta]) -> bool:
@@ -41,7 +49,7 @@ def directory(path: str, stack_dir: str, mode: int = 0o755, gid: int = 0):
         stack.directory(name="Ensure the auth directory exists.", path="/opt/ollama-gate/auth",
                         stack_dir="/opt/ollama-gate", mode=0o750, gid=101)
     """
-    current = host.get_fact(StackFiles, stack_dir=stack_dir).get(path)
+    current = known(StackFiles, stack_dir=stack_dir).get(path)
     if current is None:
         yield f"mkdir -p {shlex.quote(path)}"
     elif current.kind != "d":
@@ -56,13 +64,15 @@ def directory(path: str, stack_dir: str, mode: int = 0o755, gid: int = 0):
 
 
 @operation()
-def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 0,
-         sensitive: bool = False, keep_previous: bool = False):
+def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int = 0o644,
+         gid: int = 0, sensitive: bool = False, keep_previous: bool = False):
     """
     Ensure a file of the stack has exactly ``content``, root-owned with group ``gid``.
 
     + path: the file
-    + content: the wanted text (rendered locally)
+    + content: the wanted text (rendered locally), or a function giving it, called inside
+      the operation: what it reads from the host (the current file, the host's memory) is
+      then read with the run's HostState, not while deploy.py is prepared
     + stack_dir: the stack directory (the fact is read once for all of it)
     + mode: permission bits
     + gid: numeric group
@@ -77,10 +87,12 @@ def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 
         stack.file(name="Write the compose file.", path="/opt/ollama-gate/compose.yml",
                    content=text, stack_dir="/opt/ollama-gate")
     """
-    current = host.get_fact(StackFiles, stack_dir=stack_dir).get(path)
+    current = known(StackFiles, stack_dir=stack_dir).get(path)
     if current is not None and current.kind != "f":
         yield from fail_host(f"{path} exists and is not a regular file; move it away and rerun")
         return
+    if callable(content):
+        content = content()
     wanted_sha = get_file_sha256(StringIO(content))
     quoted = shlex.quote(path)
 
@@ -95,10 +107,12 @@ def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 
                 for line in generate_color_diff([x + "\n" for x in old or []], content.splitlines(True)):
                     logger.info("  %s", line)
         if keep_previous and current is not None:
-            yield f"cp -p {quoted} {quoted}.previous"
+            # An existing .previous is what the proxy loaded before an interrupted run
+            # changed the file: it stays the one to restore.
+            yield f"[ -e {quoted}{PREVIOUS} ] || cp -p {quoted} {quoted}{PREVIOUS}"
         # Upload beside the file and rename over it: readers (nginx on every request, the
         # Lua key cache) see the old file or the new one, never a half-written one.
-        staged = f"{path}.ollama-gate-new"
+        staged = f"{path}{STAGED}"
         yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=host.get_temp_filename(staged))
         yield (f"chown 0:{gid} {shlex.quote(staged)} && chmod {mode:o} {shlex.quote(staged)} "
                f"&& mv -fT {shlex.quote(staged)} {quoted}")
@@ -111,16 +125,23 @@ def file(path: str, content: str, stack_dir: str, mode: int = 0o644, gid: int = 
 
 
 @operation()
-def absent_files(paths: Sequence[str], stack_dir: str):
+def absent_files(paths: Sequence[str], stack_dir: str, only: Mapping[str, Sequence[str]] | None = None):
     """
     Remove stack files that the current settings no longer use (the other mode's
-    credential file, a TLS directory after TLS was turned off).
+    credential file, a TLS directory after TLS was turned off, files of ``only``'s
+    directories that are not listed), and uploads an interrupted run left behind
+    (``*.ollama-gate-new``; the run holds the host's lock, so no other run is writing them).
 
     + paths: files that must not exist
     + stack_dir: the stack directory
+    + only: subdirectory -> the only file names it may hold (``.previous`` files are
+      ``reload_proxy``'s)
     """
-    files = host.get_fact(StackFiles, stack_dir=stack_dir)
+    files = known(StackFiles, stack_dir=stack_dir)
     present = [p for p in paths if p in files]
+    for subdir, wanted in (only or {}).items():
+        present += [f"{stack_dir}/{subdir}/{name}" for name in unexpected_files(stack_dir, subdir, wanted)]
+    present += sorted(p for p, f in files.items() if f.kind == "f" and p.endswith(STAGED) and p not in present)
     if not present:
         host.noop("no stale files")
         return
@@ -131,23 +152,26 @@ def unexpected_files(stack_dir: str, subdir: str, wanted) -> list[str]:
     """Names of files in ``stack_dir/subdir`` that are not in ``wanted`` (left by an older
     version or another mode); ``.previous`` backups are handled by ``reload_proxy``."""
     prefix = f"{stack_dir}/{subdir}/"
-    files = host.get_fact(StackFiles, stack_dir=stack_dir)
+    files = known(StackFiles, stack_dir=stack_dir)
     return sorted(
         p[len(prefix):] for p, f in files.items()
         if f.kind == "f" and p.startswith(prefix) and p[len(prefix):] not in wanted
-        and not p.endswith(".previous")
+        and not p.endswith(PREVIOUS) and not p.endswith(STAGED)
     )
 
 
 @operation()
-def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = ()):
+def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = (), proxy_container: str = ""):
     """
     Bring the Compose project up when its file or images changed, or when its containers
-    are not running with the configuration the file describes.
+    are not running with the configuration the file describes; re-create the proxy when
+    its bind mounts no longer are the directories on disk (a removed or replaced
+    ``auth/``: the container would keep serving the deleted one).
 
     + stack_dir: directory holding compose.yml
     + project: Compose project name (for the fact)
     + changed_by: operations whose change requires `docker compose up -d`
+    + proxy_container: the proxy container, whose mounts are checked (empty: not checked)
 
     **Example:**
 
@@ -156,58 +180,96 @@ def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = ()):
         stack.up(name="Start the Compose stack.", stack_dir="/opt/ollama-gate",
                  project="ollama-gate", changed_by=[compose_file])
     """
-    stack = host.get_fact(ComposeStack, stack_dir=stack_dir, project=project)
-    if not _changed(changed_by) and stack_up_to_date(stack):
+    stack = known(ComposeStack, stack_dir=stack_dir, project=project)
+    if not _changed(changed_by) and not stack_up_to_date(stack):
+        # Asked again before acting: Docker may have been installed or started by this run.
+        stack = fresh(ComposeStack, stack_dir=stack_dir, project=project)
+    stale = known(ProxyLoaded, stack_dir=stack_dir, container=proxy_container).stale_mounts if proxy_container else []
+    if not _changed(changed_by) and stack_up_to_date(stack) and not stale:
         host.noop("the Compose stack already runs as configured")
         return
     d = shlex.quote(stack_dir)
+    compose = f"docker compose --project-directory {d} -f {d}/compose.yml"
     # --wait: return only once Ollama is healthy and the proxy runs, or fail loudly.
-    yield (f"docker compose --project-directory {d} -f {d}/compose.yml up -d "
-           "--remove-orphans --wait --wait-timeout 300")
+    yield f"{compose} up -d --remove-orphans --wait --wait-timeout 300"
+    if stale:
+        if host.state.is_executing:
+            host.log(f"the proxy's mounts of {', '.join(stale)} are not the directories on disk "
+                     "(removed or replaced): re-creating the proxy")
+        yield f"{compose} up -d --no-deps --force-recreate --wait --wait-timeout 300 proxy"
 
 
 @operation()
-def reload_proxy(container: str, conf_dir: str, changed_by: Sequence[OperationMeta] = ()):
+def reload_proxy(container: str, conf_dir: str, stack_dir: str, changed_by: Sequence[OperationMeta] = ()):
     """
-    Reload nginx in place after its config changed: ``nginx -t`` first; if the new
-    config fails, the previous files are put back and the run fails, so the running
-    proxy keeps serving with the config it has.
+    Make the running proxy load the config set on disk: ``nginx -t`` first, then a
+    reload, then a record of what it loaded (``{stack_dir}/.proxy-loaded``, a digest of
+    ``proxy/`` and ``tls/``). The decision follows what the proxy has loaded, not only
+    what this run changed: a run killed between writing the config and the reload leaves
+    a record that differs from the disk, and the next run reloads. If the new config
+    fails ``nginx -t``, the config the proxy had loaded (``*.previous``) is put back and the
+    run fails, so the proxy keeps serving with the config it has.
 
     + container: the proxy container
     + conf_dir: the host directory mounted at /etc/nginx/conf.d
-    + changed_by: the config file operations
+    + stack_dir: the stack directory (the record, and the run's HostState)
+    + changed_by: the config file operations, and ``up`` (a re-created Ollama may have a
+      new address, which nginx resolves at (re)load)
 
     **Example:**
 
     .. code:: python
 
         stack.reload_proxy(name="Reload the proxy.", container="ollama-gate-proxy",
-                           conf_dir="/opt/ollama-gate/proxy", changed_by=[conf])
+                           conf_dir="/opt/ollama-gate/proxy", stack_dir="/opt/ollama-gate",
+                           changed_by=[conf])
     """
-    if not _changed(changed_by):
-        host.noop("the proxy config did not change")
-        return
+    runtime = known(ProxyLoaded, stack_dir=stack_dir, container=container)
     c = shlex.quote(container)
     d = shlex.quote(conf_dir)
+    if not _changed(changed_by) and loaded_is_on_disk(runtime):
+        previous = sorted(p for p in known(StackFiles, stack_dir=stack_dir)
+                          if p.startswith(conf_dir + "/") and p.endswith(PREVIOUS))
+        if previous:
+            # Left by a run interrupted after its reload: the proxy has loaded what is on disk.
+            yield "rm -f " + " ".join(shlex.quote(p) for p in previous)
+            return
+        host.noop("the proxy has loaded the config on disk")
+        return
+    if not _changed(changed_by) and host.state.is_executing:
+        host.log("the proxy has not loaded the config on disk (an interrupted run?): reloading it")
+    record = shlex.quote(f"{stack_dir}/{LOADED_RECORD}")
     yield (
         f"if ! docker exec {c} nginx -t -q; then "
-        f"for f in {d}/*.previous; do [ -e \"$f\" ] && mv -f \"$f\" \"${{f%.previous}}\"; done; "
+        f"for f in {d}/*{PREVIOUS}; do [ -e \"$f\" ] && mv -f \"$f\" \"${{f%{PREVIOUS}}}\"; done; "
         f"echo 'the new proxy config failed nginx -t: previous config restored, proxy not reloaded' >&2; "
         "exit 1; fi; "
-        f"rm -f {d}/*.previous; docker exec {c} nginx -s reload"
+        f"docker exec {c} nginx -s reload && rm -f {d}/*{PREVIOUS} && "
+        f"{config_digest_command(stack_dir)} > {record}.new && mv -f {record}.new {record}"
     )
 
 
 @operation()
 def preflight_port(stack_dir: str, project: str, port: int, bind: str):
     """
-    Stop before changing anything if the published port is taken by something that is
+    Stop before changing anything if another deploy holds this host (the run's lock,
+    taken by the HostState read), or if the published port is taken by something that is
     not this stack's proxy.
 
     + stack_dir, project: the stack
     + port, bind: the published address
     """
-    stack = host.get_fact(PortState, project=project, port=port)
+    run = snapshot.state()
+    if "error" in run:
+        yield from fail_host(run["error"])
+        return
+    lock = run.get("lock")
+    if lock is not None and not lock["held"]:
+        yield from fail_host(
+            f"another deploy is running on this host since {lock['since']} (waited {lock['waited']} s "
+            "for it to finish); rerun when it has")
+        return
+    stack = known(PortState, project=project, port=port)
     ours = port in stack.published  # this stack's proxy already publishes it
     if stack.port_listener and not ours:
         yield from fail_host(

@@ -5,14 +5,25 @@ from __future__ import annotations
 from pyinfra.api import operation
 from pyinfra.operations import apt
 
+from ..facts.system import InstalledPackages
+from .snapshot import fresh, known
+
 
 def packages_with_update(packages):
-    """apt.packages, with `apt-get update` first only when something will be installed,
-    so a no-change run stays offline and reports no change."""
-    commands = list(apt.packages._inner(packages=list(packages)))
-    if commands:
+    """apt.packages for the packages that are missing, with `apt-get update` first, so a
+    no-change run stays offline and reports no change. dpkg is asked about these names
+    only (never the whole `dpkg -l`), from the run's HostState when deploy.py declared them."""
+    packages = list(packages)
+    have = set(known(InstalledPackages, packages=packages))
+    missing = [p for p in packages if p not in have]
+    if missing:
+        # Asked again before installing: an earlier operation of this run may have
+        # installed them (Docker's packages bring curl and ca-certificates).
+        have = set(fresh(InstalledPackages, packages=missing))
+        missing = [p for p in missing if p not in have]
+    if missing:
         yield from apt.update._inner()
-        yield from commands
+        yield from apt.packages._inner(packages=missing)
 
 
 @operation()

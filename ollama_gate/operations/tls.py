@@ -11,6 +11,7 @@ from pyinfra.api import operation
 from ..facts.stack import StackFiles
 from ..settings import Settings, resolve_local_path
 from . import stack
+from .snapshot import known
 
 
 @operation()
@@ -31,7 +32,7 @@ def self_signed(tls_dir: str, stack_dir: str, common_name: str, days: int = 825)
         tls.self_signed(name="Create a self-signed certificate.", tls_dir="/opt/ollama-gate/tls",
                         stack_dir="/opt/ollama-gate", common_name="gpu1.example.com")
     """
-    files = host.get_fact(StackFiles, stack_dir=stack_dir)
+    files = known(StackFiles, stack_dir=stack_dir)
     if f"{tls_dir}/cert.pem" in files and f"{tls_dir}/key.pem" in files:
         host.noop("a certificate is already in place")
         return

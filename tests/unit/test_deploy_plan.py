@@ -65,9 +65,14 @@ def plan_of(monkeypatch, data: dict, credentials: dict) -> list[tuple[str, dict]
         for attr, value in list(vars(module).items()):
             if callable(value) and hasattr(value, "_inner") and getattr(value, "__module__", None) == module.__name__:
                 def record(*args, _name=f"{info.name}.{attr}", **kwargs):
+                    if callable(kwargs.get("content")):
+                        # Rendered inside the operation (it reads the host there).
+                        kwargs["content"] = kwargs["content"]()
                     calls.append((_name, kwargs))
                     return FakeOp()
                 monkeypatch.setattr(module, attr, record)
+    # Nothing is read from a host: every fact gets FakeHost's answer.
+    monkeypatch.setattr(ollama_gate.operations.snapshot, "_read", lambda args: {})
     settings = settings_from_data(data)
     monkeypatch.setattr(pyinfra, "host", fake_host)
     monkeypatch.setattr(pyinfra, "inventory", [fake_host])

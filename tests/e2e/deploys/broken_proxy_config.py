@@ -20,6 +20,6 @@ broken = stack.file(
     stack_dir=s.stack_dir, mode=0o640, gid=auth.mode_of(s).worker_gid, keep_previous=True,
 )
 stack.reload_proxy(
-    name="Reload the proxy if its config changed or the stack was re-created (nginx -t first).",
-    container=f"{s.stack_project}-proxy", conf_dir=conf_dir, changed_by=[broken],
+    name="Reload the proxy unless it has loaded the config on disk (nginx -t first).",
+    container=f"{s.stack_project}-proxy", conf_dir=conf_dir, stack_dir=s.stack_dir, changed_by=[broken],
 )

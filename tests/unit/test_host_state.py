@@ -1,0 +1,94 @@
+"""The run's one read of a host (HostState) and its lock (HostLock), run by a real shell here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from ollama_gate.facts.host import SECTION_MARK, HostLock, HostState, host_state_parts, lock_path
+from ollama_gate.facts.stack import StackFiles
+from ollama_gate.facts.system import InstalledPackages
+from ollama_gate.operations import snapshot
+
+ARGS = dict(stack_dir="/opt/ollama-gate", project="ollama-gate", port=8880, proxy_container="ollama-gate-proxy",
+            ollama_container="ollama-gate-ollama", packages=["curl", "docker.io"], paths=[], credential_file="",
+            lock_wait=300)
+
+
+def test_the_lock_is_taken_first_and_nothing_is_read_without_it():
+    command = HostState().command(**ARGS)
+    sections = [part.split("'")[0] for part in command.split(f"echo '{SECTION_MARK} ")[1:]]
+    assert sections[0] == "lock" and "credentials" not in sections
+    assert command.index('[ -n "$og_held" ] || exit 0') < command.index(f"{SECTION_MARK} docker")
+    with_credentials = HostState().command(**{**ARGS, "credential_file": "/opt/ollama-gate/auth/htpasswd"})
+    assert with_credentials.rstrip().endswith("fi; }") and f"{SECTION_MARK} credentials" in with_credentials
+
+
+class FakeHost:
+    def __init__(self, name):
+        self.name, self.state = name, object()
+        self.asked = []
+
+    def get_fact(self, cls, **kwargs):
+        self.asked.append((cls.__name__, kwargs))
+        return ["asked"]
+
+
+def test_known_answers_declared_facts_from_the_one_read_and_asks_the_others(monkeypatch):
+    fake = FakeHost("h1")
+    monkeypatch.setattr(snapshot, "host", fake)
+    reads = []
+    monkeypatch.setattr(snapshot, "_read", lambda args: reads.append(args) or {
+        "lock": {"held": True}, "files": {"/opt/ollama-gate": "d"}, "packages": ["curl"]})
+    snapshot.declare(**ARGS)
+    assert snapshot.known(StackFiles, stack_dir="/opt/ollama-gate") == {"/opt/ollama-gate": "d"}
+    # A subset of the declared package names is answered from the same read.
+    assert snapshot.known(InstalledPackages, packages=["curl"]) == ["curl"]
+    assert len(reads) == 1 and fake.asked == []
+    # Other arguments, and fresh reads, ask the host.
+    assert snapshot.known(StackFiles, stack_dir="/srv/other") == ["asked"]
+    assert snapshot.known(InstalledPackages, packages=["nginx"]) == ["asked"]
+    assert snapshot.fresh(StackFiles, stack_dir="/opt/ollama-gate") == ["asked"]
+    assert len(fake.asked) == 3 and len(reads) == 1
+
+
+def test_every_section_has_a_fact():
+    names = [section for section, _, _ in host_state_parts(**{**ARGS, "credential_file": "/f"})]
+    assert len(names) == len(set(names))
+    assert set(names) <= set(__import__("ollama_gate.facts.host", fromlist=["SECTIONS"]).SECTIONS)
+
+
+needs_flock = pytest.mark.skipif(not shutil.which("flock") or not shutil.which("timeout"), reason="needs flock")
+
+
+def _run(stack_dir, wait, hold=0.0):
+    # `timeout` is the anchor (as sshd-session is over SSH): the lock lives as long as it.
+    script = HostLock().command(stack_dir=stack_dir, wait=wait) + (f"; sleep {hold}" if hold else "")
+    return subprocess.Popen(["timeout", "30", "sh", "-c", script], stdout=subprocess.PIPE, text=True)
+
+
+@needs_flock
+def test_a_second_run_waits_then_is_told_since_when_and_the_lock_ends_with_its_run():
+    stack_dir = f"/tmp/ollama-gate-lock-test-{uuid.uuid4().hex[:8]}"
+    first = _run(stack_dir, wait=5, hold=3)
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        second = _run(stack_dir, wait=1)
+        out, _ = second.communicate(timeout=20)
+        assert HostLock().process(out.splitlines())["held"] is False
+        assert 0.9 <= time.monotonic() - started < 5
+        assert out.startswith("lock busy 1 20") and " from " in out
+        assert first.communicate(timeout=20)[0].splitlines() == ["lock held"]
+        # The first run is over (its anchor exited): the next run gets the lock at once.
+        third = _run(stack_dir, wait=5)
+        assert third.communicate(timeout=20)[0].splitlines() == ["lock held"]
+    finally:
+        for proc in (first,):
+            if proc.poll() is None:
+                proc.kill()
+        subprocess.run(["rm", "-f", lock_path(stack_dir), lock_path(stack_dir) + ".info"])
