@@ -14,6 +14,7 @@ from ollama_gate.config import config_for_host
 from ollama_gate.facts.host import MemoryTotal
 from ollama_gate.facts.stack import CredentialFileContents
 from ollama_gate.gateway import service_auth_conf
+from ollama_gate.layout import layout_of
 from ollama_gate.operations import docker, endpoint, images, models, snapshot, stack, system, tls
 from ollama_gate.operations.snapshot import known
 
@@ -23,8 +24,9 @@ s = cfg.settings
 gateway = cfg.gateway
 mode = auth.mode_of(s)
 gid = mode.worker_gid
-d = s.stack_dir
-cred_path = f"{d}/auth/{mode.credential_file}"
+lay = layout_of(s)  # every path on the host and container name
+d = lay.stack_dir
+cred_path = lay.auth_file(mode.credential_file)
 # openssl makes the self-signed certificate on the host.
 packages = ["curl", "ca-certificates", *(["openssl"] if s.proxy_tls == "self-signed" else [])]
 
@@ -33,7 +35,7 @@ packages = ["curl", "ca-certificates", *(["openssl"] if s.proxy_tls == "self-sig
 # the hosts are prepared one after the other, the operations run on all of them at once.
 snapshot.declare(
     stack_dir=d, project=s.stack_project, port=s.proxy_port,
-    proxy_container=compose.container_name(s, "proxy"), ollama_container=compose.container_name(s, "ollama"),
+    proxy_container=lay.proxy_container, ollama_container=lay.ollama_container,
     packages=[*docker.ENGINE_PACKAGES, *packages], paths=list(docker.REPOSITORY_PATHS),
     credential_file=cred_path if mode.reuses_current_file else "", lock_wait=snapshot.lock_wait(),
 )
@@ -65,9 +67,9 @@ docker.group_members(
 # --- Stack directory: credentials, proxy config, TLS, compose file ---------------------
 stack.directory(name=f"Ensure the stack directory {d} exists.", path=d, stack_dir=d, mode=0o755)
 # The proxy's workers (a uid/gid of the image, not of the host) read config and credentials.
-stack.directory(name="Ensure the proxy config directory exists.", path=f"{d}/proxy", stack_dir=d,
+stack.directory(name="Ensure the proxy config directory exists.", path=lay.proxy_dir, stack_dir=d,
                 mode=0o750, gid=gid)
-stack.directory(name="Ensure the credentials directory exists.", path=f"{d}/auth", stack_dir=d,
+stack.directory(name="Ensure the credentials directory exists.", path=lay.auth_dir, stack_dir=d,
                 mode=0o750, gid=gid)
 
 stack.file(
@@ -79,8 +81,8 @@ stack.file(
         cfg.credentials, s,
         current=known(CredentialFileContents, path=cred_path) if mode.reuses_current_file else None),
 )
-stale = [f"{d}/auth/{other.credential_file}" for other in auth.MODES.values() if other is not mode]
-service_auth = f"{d}/auth/{proxy.SERVICE_AUTH_FILENAME}"
+stale = [lay.auth_file(other.credential_file) for other in auth.MODES.values() if other is not mode]
+service_auth = lay.auth_file(proxy.SERVICE_AUTH_FILENAME)
 service_ops = []
 if gateway is not None:
     # The gateway's credential for its backends, as an nginx include: a secret, written
@@ -95,22 +97,22 @@ else:
 
 tls_ops = []
 if s.proxy_tls == "off":
-    stale.append(f"{d}/tls")
+    stale.append(lay.tls_dir)
 else:
-    stack.directory(name="Ensure the TLS directory exists.", path=f"{d}/tls", stack_dir=d, mode=0o750, gid=0)
-    tls_ops = tls.certificate(s, stack_dir=d)
+    stack.directory(name="Ensure the TLS directory exists.", path=lay.tls_dir, stack_dir=d, mode=0o750, gid=0)
+    tls_ops = tls.certificate(s, lay)
 
 proxy_files = proxy.render_proxy_config(s, pool=gateway.pool if gateway is not None else None)
 proxy_ops = [
-    stack.file(name=f"Write the proxy config {filename}.", path=f"{d}/proxy/{filename}", content=text,
+    stack.file(name=f"Write the proxy config {filename}.", path=lay.proxy_file(filename), content=text,
                stack_dir=d, mode=0o640, gid=gid, keep_previous=True)
     for filename, text in sorted(proxy_files.items())
 ]
 cleanup = stack.absent_files(
     name="Remove files the current settings no longer use, and uploads an interrupted run left.",
-    paths=stale, stack_dir=d, only={"proxy": sorted(proxy_files)})
+    paths=stale, stack_dir=d, only={lay.proxy_dir: sorted(proxy_files)})
 
-compose_file = stack.file(name="Write the Compose file.", path=f"{d}/{compose.COMPOSE_FILE}",
+compose_file = stack.file(name="Write the Compose file.", path=lay.compose_file,
                           content=lambda: compose.render_compose(
                               s, gateway=gateway is not None,
                               host_memory_mb=known(MemoryTotal)
@@ -126,7 +128,7 @@ images_op = images.present(
 up = stack.up(
     name="Ensure the Compose stack runs as configured.",
     stack_dir=d, project=s.stack_project, changed_by=[compose_file, images_op],
-    proxy_container=compose.container_name(s, "proxy"),
+    proxy_container=lay.proxy_container,
 )
 # A changed proxy config or certificate is applied in place; a credential file needs nothing.
 # After `up` too: nginx resolves the ollama service at (re)load, and a re-created Ollama
@@ -134,7 +136,7 @@ up = stack.up(
 # (a run killed before its reload), whatever this run changed.
 stack.reload_proxy(
     name="Reload the proxy unless it has loaded the config on disk (nginx -t first).",
-    container=compose.container_name(s, "proxy"), conf_dir=f"{d}/proxy", stack_dir=d,
+    container=lay.proxy_container, conf_dir=lay.proxy_dir, stack_dir=d,
     changed_by=[*proxy_ops, *service_ops, *tls_ops, cleanup, up],
 )
 
@@ -142,7 +144,7 @@ stack.reload_proxy(
 if gateway is None:
     models.pulled(
         name=f"Ensure the models are pulled: {', '.join(s.models) or 'none'}.",
-        container=compose.container_name(s, "ollama"), models=list(s.models), prune=s.models_prune,
+        container=lay.ollama_container, models=list(s.models), prune=s.models_prune,
     )
 
 # --- Verification: the right clients in, everyone else out ---------------------------

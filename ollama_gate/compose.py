@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from . import TEMPLATES
 from .auth import mode_of
-from .proxy import AUTH_DIR, CONF_DIR, TLS_DIR, container_port
+from .layout import COMPOSE_FILENAME as COMPOSE_FILE  # noqa: F401  (re-exported)
+from .layout import layout_of
+from .proxy import container_port
 from .settings import Settings, memory_bytes
-
-COMPOSE_FILE = "compose.yml"
 
 # Capabilities each container gets back after `cap_drop: [ALL]` (CIS Docker Benchmark 5.3).
 # nginx's master runs as root: it binds 80/443 (NET_BIND_SERVICE), makes its temp dirs
@@ -38,7 +38,7 @@ def render_compose(settings: Settings, host_memory_mb: int | None = None, gatewa
     flavor = mode_of(settings).proxy_flavor
     return TEMPLATES.get_template("compose.yml.j2").render(
         s=settings, published_bind=published_bind, container_port=container_port(settings),
-        conf_dir=CONF_DIR, auth_dir=AUTH_DIR, tls_dir=TLS_DIR,
+        layout=layout_of(settings),
         proxy_caps=PROXY_CAPABILITIES, ollama_caps=OLLAMA_CAPABILITIES,
         proxy_tmpfs=flavor.writable_dirs, proxy_memory=settings.proxy_memory_limit.lower(),
         ollama_memory=None if gateway else ollama_memory_limit(settings, host_memory_mb),
@@ -47,4 +47,5 @@ def render_compose(settings: Settings, host_memory_mb: int | None = None, gatewa
 
 
 def container_name(settings: Settings, service: str) -> str:
-    return f"{settings.stack_project}-{service}"
+    """The container of ``service`` (``layout_of(settings).proxy_container`` and friends)."""
+    return layout_of(settings).container(service)

@@ -24,12 +24,9 @@ CONF_FILENAME = "ollama-gate.conf"
 MAIN_FILENAME = "ollama-gate.main"
 DHPARAM_FILENAME = "ffdhe2048.pem"
 
-# Paths inside the proxy container (the deploy mounts these read-only).
-CONF_DIR = "/etc/nginx/conf.d"
-AUTH_DIR = "/etc/ollama-gate/auth"
-TLS_DIR = "/etc/ollama-gate/tls"
-TLS_CERT_FILENAME = "cert.pem"
-TLS_KEY_FILENAME = "key.pem"
+# Paths inside the proxy container (the deploy mounts these read-only): ollama_gate/layout.py.
+from ollama_gate.layout import (AUTH_DIR, CONF_DIR, TLS_CERT_FILENAME, TLS_DIR,  # noqa: E402,F401
+                                TLS_KEY_FILENAME)
 # A gateway's files: its credential for the backends (an nginx include holding a secret,
 # in the credentials directory) and the backends' certificates it trusts (in conf.d).
 SERVICE_AUTH_FILENAME = "backend-authorization.conf"

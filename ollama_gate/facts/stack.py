@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..layout import HostLayout, container_name
+
 
 @dataclass
 class FileState:
@@ -110,7 +112,7 @@ class PortState(FactBase):
     def command(self, project: str, port: int) -> str:
         return (
             "if command -v docker >/dev/null 2>&1; then "
-            f"docker port '{project}-proxy' 2>/dev/null | sed 's/^/published /'; fi; "
+            f"docker port '{container_name(project, 'proxy')}' 2>/dev/null | sed 's/^/published /'; fi; "
             + _LISTEN.format(port=port, port_hex=f"{port:04X}")
         )
 
@@ -162,13 +164,14 @@ class ComposeStack(FactBase):
     default = StackState
 
     def command(self, stack_dir: str, project: str) -> str:
+        compose_file = HostLayout(stack_dir, project).compose_file
         return (
             "if command -v docker >/dev/null 2>&1; then "
             f"docker ps -a --filter 'label=com.docker.compose.project={project}' --format "
             "'container {{.Label \"com.docker.compose.service\"}} {{.State}} "
             "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null; "
-            f"if [ -f '{stack_dir}/compose.yml' ]; then "
-            f"docker compose --project-directory '{stack_dir}' -f '{stack_dir}/compose.yml' config --hash '*' "
+            f"if [ -f '{compose_file}' ]; then "
+            f"docker compose --project-directory '{stack_dir}' -f '{compose_file}' config --hash '*' "
             "2>/dev/null | sed 's/^/wanted /'; fi; fi; true"
         )
 

@@ -15,6 +15,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
 from ..facts.host import LOADED_RECORD, ProxyLoaded, config_digest_command, loaded_is_on_disk
+from ..layout import HostLayout
 from ..facts.stack import ComposeStack, PortState, StackFiles, stack_up_to_date
 from . import snapshot
 from .snapshot import fresh, known
@@ -134,13 +135,13 @@ def absent_files(paths: Sequence[str], stack_dir: str, only: Mapping[str, Sequen
 
     + paths: files that must not exist
     + stack_dir: the stack directory
-    + only: subdirectory -> the only file names it may hold (``.previous`` files are
-      ``reload_proxy``'s)
+    + only: directory of the stack -> the only file names it may hold (``.previous`` files
+      are ``reload_proxy``'s)
     """
     files = known(StackFiles, stack_dir=stack_dir)
     present = [p for p in paths if p in files]
-    for subdir, wanted in (only or {}).items():
-        present += [f"{stack_dir}/{subdir}/{name}" for name in unexpected_files(stack_dir, subdir, wanted)]
+    for directory, wanted in (only or {}).items():
+        present += [f"{directory}/{name}" for name in unexpected_files(stack_dir, directory, wanted)]
     present += sorted(p for p, f in files.items() if f.kind == "f" and p.endswith(STAGED) and p not in present)
     if not present:
         host.noop("no stale files")
@@ -148,10 +149,10 @@ def absent_files(paths: Sequence[str], stack_dir: str, only: Mapping[str, Sequen
     yield "rm -rf " + " ".join(shlex.quote(p) for p in present)
 
 
-def unexpected_files(stack_dir: str, subdir: str, wanted) -> list[str]:
-    """Names of files in ``stack_dir/subdir`` that are not in ``wanted`` (left by an older
-    version or another mode); ``.previous`` backups are handled by ``reload_proxy``."""
-    prefix = f"{stack_dir}/{subdir}/"
+def unexpected_files(stack_dir: str, directory: str, wanted) -> list[str]:
+    """Names of files in ``directory`` (of the stack) that are not in ``wanted`` (left by an
+    older version or another mode); ``.previous`` backups are handled by ``reload_proxy``."""
+    prefix = f"{directory}/"
     files = known(StackFiles, stack_dir=stack_dir)
     return sorted(
         p[len(prefix):] for p, f in files.items()
@@ -189,7 +190,7 @@ def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = (), p
         host.noop("the Compose stack already runs as configured")
         return
     d = shlex.quote(stack_dir)
-    compose = f"docker compose --project-directory {d} -f {d}/compose.yml"
+    compose = f"docker compose --project-directory {d} -f {shlex.quote(HostLayout(stack_dir, project).compose_file)}"
     # --wait: return only once Ollama is healthy and the proxy runs, or fail loudly.
     yield f"{compose} up -d --remove-orphans --wait --wait-timeout 300"
     if stale:

@@ -9,6 +9,7 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from ..facts.stack import StackFiles
+from ..layout import TLS_CERT_FILENAME, TLS_KEY_FILENAME, HostLayout
 from ..settings import Settings, resolve_local_path
 from . import stack
 from .snapshot import known
@@ -33,30 +34,30 @@ def self_signed(tls_dir: str, stack_dir: str, common_name: str, days: int = 825)
                         stack_dir="/opt/ollama-gate", common_name="gpu1.example.com")
     """
     files = known(StackFiles, stack_dir=stack_dir)
-    if f"{tls_dir}/cert.pem" in files and f"{tls_dir}/key.pem" in files:
+    cert, key = f"{tls_dir}/{TLS_CERT_FILENAME}", f"{tls_dir}/{TLS_KEY_FILENAME}"
+    if cert in files and key in files:
         host.noop("a certificate is already in place")
         return
     cn = shlex.quote(f"/CN={common_name}")
     san = shlex.quote(f"subjectAltName=DNS:{common_name},DNS:localhost,IP:127.0.0.1")
-    t = shlex.quote(tls_dir)
+    c, k = shlex.quote(cert), shlex.quote(key)
     yield (f"umask 077 && openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days {days} "
-           f"-subj {cn} -addext {san} -keyout {t}/key.pem -out {t}/cert.pem && chmod 600 {t}/key.pem "
-           f"&& chmod 644 {t}/cert.pem")
+           f"-subj {cn} -addext {san} -keyout {k} -out {c} && chmod 600 {k} && chmod 644 {c}")
 
 
-def certificate(s: Settings, stack_dir: str) -> list:
+def certificate(s: Settings, layout: HostLayout) -> list:
     """The operations that put the proxy's certificate in place; their metas tell the
     reload whether anything changed."""
-    tls_dir = f"{stack_dir}/tls"
+    stack_dir = layout.stack_dir
     if s.proxy_tls == "self-signed":
-        return [self_signed(name="Ensure a self-signed TLS certificate exists.", tls_dir=tls_dir,
+        return [self_signed(name="Ensure a self-signed TLS certificate exists.", tls_dir=layout.tls_dir,
                             stack_dir=stack_dir, common_name=host.name if "." in host.name else "localhost")]
     base = Path.cwd()
     cert = resolve_local_path(s.proxy_tls_cert, base).read_text()
     key = resolve_local_path(s.proxy_tls_key, base).read_text()
     return [
-        stack.file(name="Write the TLS certificate.", path=f"{tls_dir}/cert.pem", content=cert,
+        stack.file(name="Write the TLS certificate.", path=layout.tls_cert, content=cert,
                    stack_dir=stack_dir, mode=0o644),
-        stack.file(name="Write the TLS private key.", path=f"{tls_dir}/key.pem", content=key,
+        stack.file(name="Write the TLS private key.", path=layout.tls_key, content=key,
                    stack_dir=stack_dir, mode=0o600, sensitive=True),
     ]

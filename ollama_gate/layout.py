@@ -1,0 +1,97 @@
+"""Where the stack lives: its paths on the host, the paths inside the proxy container, and
+the container names. One object (``HostLayout``, from ``layout_of(settings)``) that deploy.py,
+the TLS and stack operations, the stack facts and the compose template take them from.
+
+    /opt/ollama-gate/               stack_dir
+        compose.yml                 compose_file
+        proxy/  -> /etc/nginx/conf.d         proxy_dir (rendered config, Lua module, DH group)
+        auth/   -> /etc/ollama-gate/auth     auth_dir (the auth mode's credential file)
+        tls/    -> /etc/ollama-gate/tls      tls_dir (cert.pem, key.pem)
+    containers <project>-ollama, <project>-proxy
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+COMPOSE_FILENAME = "compose.yml"
+TLS_CERT_FILENAME = "cert.pem"
+TLS_KEY_FILENAME = "key.pem"
+
+# Inside the proxy container (mounted read-only from the host directories above). Both
+# official images include /etc/nginx/conf.d/*.conf inside http {}.
+CONF_DIR = "/etc/nginx/conf.d"
+AUTH_DIR = "/etc/ollama-gate/auth"
+TLS_DIR = "/etc/ollama-gate/tls"
+
+
+def container_name(project: str, service: str) -> str:
+    """The name Compose gives the container of ``service`` (the compose file sets it)."""
+    return f"{project}-{service}"
+
+
+@dataclass(frozen=True)
+class HostLayout:
+    """The stack's places on one host, from its ``stack_dir`` and ``stack_project``."""
+
+    stack_dir: str
+    project: str
+
+    # --- On the host ---------------------------------------------------------------------
+    @property
+    def compose_file(self) -> str:
+        return f"{self.stack_dir}/{COMPOSE_FILENAME}"
+
+    @property
+    def proxy_dir(self) -> str:
+        return f"{self.stack_dir}/proxy"
+
+    @property
+    def auth_dir(self) -> str:
+        return f"{self.stack_dir}/auth"
+
+    @property
+    def tls_dir(self) -> str:
+        return f"{self.stack_dir}/tls"
+
+    @property
+    def tls_cert(self) -> str:
+        return f"{self.tls_dir}/{TLS_CERT_FILENAME}"
+
+    @property
+    def tls_key(self) -> str:
+        return f"{self.tls_dir}/{TLS_KEY_FILENAME}"
+
+    def proxy_file(self, name: str) -> str:
+        return f"{self.proxy_dir}/{name}"
+
+    def auth_file(self, name: str) -> str:
+        return f"{self.auth_dir}/{name}"
+
+    # --- Containers ------------------------------------------------------------------------
+    def container(self, service: str) -> str:
+        return container_name(self.project, service)
+
+    @property
+    def ollama_container(self) -> str:
+        return self.container("ollama")
+
+    @property
+    def proxy_container(self) -> str:
+        return self.container("proxy")
+
+    def proxy_mounts(self, tls: bool) -> list[tuple[str, str]]:
+        """(host directory, container directory) pairs the proxy mounts read-only.
+        Directories, not files: a replaced file is seen by the running proxy."""
+        mounts = [(self.proxy_dir, CONF_DIR), (self.auth_dir, AUTH_DIR)]
+        if tls:
+            mounts.append((self.tls_dir, TLS_DIR))
+        return mounts
+
+
+def layout_of(settings: Settings) -> HostLayout:
+    return HostLayout(stack_dir=settings.stack_dir, project=settings.stack_project)
