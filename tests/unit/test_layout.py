@@ -26,7 +26,7 @@ def test_the_compose_file_takes_names_and_mounts_from_the_layout():
     for tls in ("off", "self-signed"):
         s = replace(Settings(), stack_dir="/srv/gate", stack_project="gate", proxy_tls=tls)
         lay = layout_of(s)
-        services = yaml.safe_load(render_compose(s))["services"]
+        services = yaml.safe_load(render_compose(s, host_memory_mb=16000))["services"]
         assert services["ollama"]["container_name"] == lay.ollama_container
         assert services["proxy"]["container_name"] == lay.proxy_container
         assert services["proxy"]["volumes"] == [f"{h}:{c}:ro" for h, c in lay.proxy_mounts(tls != "off")]
