@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..layout import HostLayout
+
 # The first line of every compose.yml the deploy writes (templates/compose.yml.j2).
 MANAGED_MARK = "# Managed by ollama-gate"
 
@@ -42,13 +44,14 @@ class GateResources(FactBase):
     def command(self, project: str, stack_dir: str) -> str:
         # Names are checked by the settings (a-z0-9_- and plain paths): plain quoting suffices.
         label = f"label=com.docker.compose.project={project}"
+        compose_file = HostLayout(stack_dir, project).compose_file
         return (
             "if command -v docker >/dev/null 2>&1; then "
             f"docker ps -a --filter '{label}' --format 'container {{{{.Names}}}}' 2>/dev/null; "
             f"docker network ls --filter '{label}' --format 'network {{{{.Name}}}}' 2>/dev/null; "
             f"docker volume ls --filter '{label}' --format 'volume {{{{.Name}}}}' 2>/dev/null; fi; "
             f"if [ -e '{stack_dir}' ]; then "
-            f"if head -n 1 '{stack_dir}/compose.yml' 2>/dev/null | grep -q '^{MANAGED_MARK}' "
+            f"if head -n 1 '{compose_file}' 2>/dev/null | grep -q '^{MANAGED_MARK}' "
             f"|| [ -z \"$(ls -A '{stack_dir}' 2>/dev/null)\" ]; then echo 'dir ours'; "
             "else echo 'dir foreign'; fi; fi; true"
         )
