@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 COMPOSE_FILENAME = "compose.yml"
+# The stack directory's subdirectories (relative: the proxy's config digest lists them so).
+PROXY_SUBDIR = "proxy"
+AUTH_SUBDIR = "auth"
+TLS_SUBDIR = "tls"
 TLS_CERT_FILENAME = "cert.pem"
 TLS_KEY_FILENAME = "key.pem"
 
@@ -48,15 +52,15 @@ class HostLayout:
 
     @property
     def proxy_dir(self) -> str:
-        return f"{self.stack_dir}/proxy"
+        return f"{self.stack_dir}/{PROXY_SUBDIR}"
 
     @property
     def auth_dir(self) -> str:
-        return f"{self.stack_dir}/auth"
+        return f"{self.stack_dir}/{AUTH_SUBDIR}"
 
     @property
     def tls_dir(self) -> str:
-        return f"{self.stack_dir}/tls"
+        return f"{self.stack_dir}/{TLS_SUBDIR}"
 
     @property
     def tls_cert(self) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..layout import AUTH_SUBDIR, PROXY_SUBDIR, TLS_SUBDIR
 from .docker import DockerHost
 from .images import DockerImageRefs
 from .models import OllamaModels
@@ -53,8 +54,8 @@ def config_digest_command(stack_dir: str) -> str:
     the credential files it reads per request. The reload writes the same digest to the
     record once the proxy has loaded that set."""
     d = shlex.quote(stack_dir)
-    return (f"(cd {d} 2>/dev/null && {{ find proxy tls -maxdepth 1 -type f ! -name '*.previous' "
-            "! -name '*.ollama-gate-new'; find auth -maxdepth 1 -type f -name '*.conf'; } 2>/dev/null "
+    return (f"(cd {d} 2>/dev/null && {{ find {PROXY_SUBDIR} {TLS_SUBDIR} -maxdepth 1 -type f ! -name '*.previous' "
+            f"! -name '*.ollama-gate-new'; find {AUTH_SUBDIR} -maxdepth 1 -type f -name '*.conf'; }} 2>/dev/null "
             "| LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64)")
 
 
