@@ -108,7 +108,7 @@ uninstall_images = False
 gateway_backends: list = ["backend"]
 # A backend failing this many times within gateway_fail_timeout seconds gets no requests
 # for gateway_fail_timeout seconds (then one request tries it again).
-gateway_max_fails = 2
+gateway_max_fails = 1
 gateway_fail_timeout = 10
 # Seconds to wait for a backend's connection (and TLS handshake).
 gateway_connect_timeout = 5

@@ -56,9 +56,12 @@ def _fleet_host(entry: dict) -> tuple:
 
 if _lab.get("fleet"):
     # `make demo-fleet`: roles the pyinfra way, as inventory groups. group_data/all.py's
-    # gateway_backends = ["backend"] names this group.
-    gateway = [_fleet_host(h) for h in _lab["hosts"] if h["role"] == "gateway"]
-    backend = [_fleet_host(h) for h in _lab["hosts"] if h["role"] == "backend"]
+    # gateway_backends = ["backend"] names this group. OLLAMA_GATE_LAB_ONLY (host names,
+    # comma-separated) leaves the others out of the inventory, as a user removes a backend.
+    _only = [n for n in os.environ.get("OLLAMA_GATE_LAB_ONLY", "").split(",") if n]
+    _fleet = [h for h in _lab["hosts"] if not _only or h["name"] in _only]
+    gateway = [_fleet_host(h) for h in _fleet if h["role"] == "gateway"]
+    backend = [_fleet_host(h) for h in _fleet if h["role"] == "backend"]
 else:
     lab_basic = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "basic"]
     lab_bearer = [_host(h) for h in _lab["hosts"] if h["auth_mode"] == "bearer"]

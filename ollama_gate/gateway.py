@@ -47,7 +47,7 @@ class Pool:
     """
 
     backends: tuple
-    max_fails: int = 2
+    max_fails: int = 1
     fail_timeout: int = 10
     connect_timeout: int = 5
     keepalive: int = 32

@@ -85,7 +85,7 @@ class Settings:
     uninstall_images: bool = False
     gateway_backends: tuple = ("backend",)
     gateway_weight: int = 1
-    gateway_max_fails: int = 2
+    gateway_max_fails: int = 1
     gateway_fail_timeout: int = 10
     gateway_connect_timeout: int = 5
     gateway_service_credential: str = "ollama-gate-gateway"

@@ -1,0 +1,163 @@
+"""A fleet on the lab: one gateway in front of two backends, deployed by the real deploy.py.
+
+The lab becomes a fleet for this module (`python -m lab up --fleet`: host 1 the gateway,
+the others its backends) and is put back as the other e2e tests know it afterwards. Traffic
+goes only to the lab's 127.0.0.1 ports; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import deploy, ssh
+from tests.e2e.helpers import containers
+
+FLEET_BACKEND = "ollama-gate-gateway"  # group_data/all.py gateway_service_credential
+
+
+@pytest.fixture(scope="module")
+def fleet(lab):  # noqa: F811
+    from lab.__main__ import up
+
+    was_fleet = bool(lab.get("fleet"))
+    state = lab if was_fleet else up(3, fleet=True)
+    first = deploy()
+    assert first.returncode == 0, first.output[-4000:]
+    yield {"lab": state, "first": first}
+    if not was_fleet:
+        # Back to the lab the other e2e tests use: the same hosts become endpoints again.
+        up(len(lab["hosts"]))
+        restored = deploy()
+        assert restored.returncode == 0, restored.output[-4000:]
+
+
+def index_of(state, role):
+    return [i for i, h in enumerate(state["hosts"]) if h["role"] == role]
+
+
+def secret(state, name):
+    from lab.state import secret_value
+
+    return secret_value(name, state)
+
+
+def client_header(state):
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    name = gw["credentials"][0]["name"]
+    return "Basic " + base64.b64encode(f"{name}:{secret(state, name)}".encode()).decode()
+
+
+def call(url, header=None, body=None, timeout=60.0):
+    """(status or error text, seconds) of one request to a lab port on 127.0.0.1."""
+    assert url.startswith("http://127.0.0.1:"), url
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    if header:
+        request.add_header("Authorization", header)
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            return response.status, time.monotonic() - start
+    except urllib.error.HTTPError as e:
+        return e.code, time.monotonic() - start
+    except OSError as e:
+        return type(e).__name__, time.monotonic() - start
+
+
+def test_fleet_deploys_verifies_each_backend_and_reruns_without_change(fleet, tmp_path):
+    state = fleet["lab"]
+    out = fleet["first"].output
+    backends = [state["hosts"][i]["name"] for i in index_of(state, "backend")]
+    assert "Pool:" in out
+    for name in backends:
+        assert f"{name}: " in out and ": up" in out.split(f"{name}: ", 1)[1].splitlines()[0]
+    report = tmp_path / "report.json"
+    rerun = deploy(env={"OLLAMA_GATE_REPORT": str(report)})
+    assert rerun.returncode == 0, rerun.output[-4000:]
+    assert rerun.changed() == {}, rerun.changed()
+    entry = json.loads(report.read_text())["hosts"][state["hosts"][0]["name"]]
+    assert entry["role"] == "gateway"
+    assert sorted(entry["backends"]) == sorted(backends)
+    assert all(b["ok"] and b["state"] == "up" for b in entry["backends"].values())
+
+
+def test_backends_accept_only_the_service_credential_clients_only_the_gateway(fleet):
+    state = fleet["lab"]
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    service = "Bearer " + secret(state, FLEET_BACKEND)
+    client = client_header(state)
+    for i in index_of(state, "backend"):
+        url = state["hosts"][i]["proxy_url"] + "/api/tags"
+        assert call(url)[0] == 401
+        assert call(url, client)[0] == 401  # a client of the gateway is nobody here
+        assert call(url, service)[0] == 200
+    assert call(gw["proxy_url"] + "/api/tags", client)[0] == 200
+    assert call(gw["proxy_url"] + "/api/tags", service)[0] == 401  # the service key is no client
+    assert call(gw["proxy_url"] + "/api/tags")[0] == 401
+    body = json.dumps({"model": "gemma3:1b", "prompt": "hi", "stream": False}).encode()
+    assert call(gw["proxy_url"] + "/api/generate", client, body)[0] == 200
+
+
+def test_removing_and_adding_a_backend_changes_only_the_gateways_upstream(fleet):
+    state = fleet["lab"]
+    gw_index = index_of(state, "gateway")[0]
+    gw, kept = state["hosts"][gw_index], state["hosts"][index_of(state, "backend")[0]]
+    before = containers(state, gw_index)
+    for only in (f"{gw['name']},{kept['name']}", ""):
+        run = deploy(env={"OLLAMA_GATE_LAB_ONLY": only})
+        assert run.returncode == 0, run.output[-4000:]
+        # One file on one host changed, applied by a reload: no container re-created.
+        assert run.changed() == {
+            "Write the proxy config ollama-gate.conf.": 1,
+            "Reload the proxy if its config changed or the stack was re-created (nginx -t first).": 1,
+        }, run.changed()
+    assert containers(state, gw_index) == before
+
+
+def test_failover_while_a_backends_ollama_is_stopped_and_started(fleet):
+    state = fleet["lab"]
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    victim = index_of(state, "backend")[0]
+    url = gw["proxy_url"] + "/api/generate"
+    client = client_header(state)
+    body = json.dumps({"model": "gemma3:1b", "prompt": "hi", "stream": False}).encode()
+
+    def served_by_victim() -> int:
+        logs = ssh(state, victim, "docker logs ollama-gate-proxy 2>/dev/null | grep -c 'POST /api/generate' || true")
+        return int(logs.stdout.strip() or 0)
+
+    events = []  # (phase, status, seconds)
+
+    def loop(phase, seconds, max_requests=400):
+        end = time.monotonic() + seconds
+        for _ in range(max_requests):
+            if time.monotonic() >= end:
+                return
+            events.append((phase, *call(url, client, body, timeout=60)))
+
+    loop("both up", 3)
+    assert ssh(state, victim, "docker stop ollama-gate-ollama").returncode == 0
+    loop("one stopped", 15)
+    at_start = served_by_victim()
+    assert ssh(state, victim, "docker start ollama-gate-ollama").returncode == 0
+    loop("started again", 12)
+
+    failed = [e for e in events if e[1] != 200]
+    slow = [e for e in events if e[1] == 200 and e[2] > 1.0]
+    print(f"\nfailover: {len(events)} requests, {len(failed)} failed {failed}, "
+          f"{len(slow)} slow (the stopped backend tried, then the request sent on): "
+          f"{[(p, round(s, 2)) for p, _, s in slow]}")
+    # Nothing fails: a request the stopped backend got was never sent to its Ollama (its
+    # proxy answered 503 after the 3 s connect timeout), so the gateway sent it on.
+    assert failed == []
+    # After the first detection the backend is skipped for fail_timeout; it is tried again
+    # about once per fail_timeout (10 s), not per request.
+    assert len([e for e in slow if e[0] == "one stopped"]) <= 3
+    # Started again, it takes load again.
+    assert served_by_victim() > at_start
