@@ -9,7 +9,7 @@ PYINFRA := $(VENV)/bin/pyinfra
 # curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
 TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client openssl make python3-venv
 
-.PHONY: venv deps demo demo-fleet test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table
+.PHONY: models-archive venv deps demo demo-fleet test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -56,6 +56,13 @@ e2e: venv deps
 
 test: venv deps
 	$(PY) -m pytest -q tests
+
+# Models for hosts without internet: make models-archive MODELS="gemma3:1b" [OUT=models.tar]
+# (from $$OLLAMA_MODELS or ~/.ollama/models; then models_source = "local").
+MODELS ?= gemma3:1b
+OUT ?= models.tar
+models-archive: venv
+	$(PY) -m ollama_gate models-archive $(OUT) $(MODELS)
 
 bench: venv deps
 	$(PY) bench/proxy_bench.py

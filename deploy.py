@@ -7,6 +7,8 @@ ollama_gate/ that can be read alone. Every host's settings and secrets are check
 before the first operation runs on any host.
 """
 
+from pathlib import Path
+
 from pyinfra import host, inventory
 
 from ollama_gate import auth, compose, proxy
@@ -17,6 +19,7 @@ from ollama_gate.gateway import service_auth_conf
 from ollama_gate.layout import layout_of
 from ollama_gate.operations import docker, endpoint, images, models, snapshot, stack, system, tls
 from ollama_gate.operations.snapshot import known
+from ollama_gate.settings import resolve_local_path
 
 cfg = config_for_host(host, inventory)
 s = cfg.settings
@@ -141,7 +144,15 @@ stack.reload_proxy(
 )
 
 # --- Models (a gateway has none: its backends take its model list) ---------------------
-if gateway is None:
+if gateway is None and s.models_source == "local":
+    # Air-gapped hosts: from the operator's models directory or archive, only missing blobs.
+    models.copied(
+        name="Ensure the models are in place, copied from models_local_path (only missing blobs).",
+        store_path=str(resolve_local_path(s.models_local_path, Path.cwd())), models=list(s.models),
+        volume=compose.models_volume(s), stack_dir=d, container=lay.ollama_container,
+        prune=s.models_prune,
+    )
+elif gateway is None:
     models.pulled(
         name=f"Ensure the models are pulled: {', '.join(s.models) or 'none'}.",
         container=lay.ollama_container, models=list(s.models), prune=s.models_prune,

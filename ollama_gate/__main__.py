@@ -5,6 +5,7 @@
     python -m ollama_gate new-key NAME        add a Bearer API key
     python -m ollama_gate rotate NAME         give a user or key a new random value
     python -m ollama_gate remove NAME         delete a user or key
+    python -m ollama_gate models-archive OUT MODEL...   archive models from ~/.ollama/models
 
 The secrets file is $OLLAMA_GATE_SECRETS (default: secrets.yml in the project). A new value
 is printed once on standard output and nowhere else; messages go to standard error.
@@ -68,6 +69,24 @@ def _remove(args) -> int:
     return 0
 
 
+def _models_archive(args) -> int:
+    from .model_store import ModelStoreError, build_archive
+    from .settings import model_name_error
+
+    bad = [err for err in map(model_name_error, args.models) if err]
+    if bad:
+        print("error: " + "; ".join(bad), file=sys.stderr)
+        return 1
+    try:
+        files, size = build_archive(Path(args.source).expanduser(), args.models, Path(args.out))
+    except ModelStoreError as e:
+        print(f"error: {args.source}: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {len(args.models)} model(s), {files} file(s), {size / 1e6:.1f} MB of blobs; "
+          "set models_source = \"local\" and models_local_path to it", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ollama_gate", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("remove", help="delete a credential")
     p.add_argument("name")
     p.set_defaults(func=_remove)
+    p = sub.add_parser("models-archive", help="write a tar of the listed models (manifests and blobs) "
+                                              "from an Ollama models directory, for models_local_path")
+    p.add_argument("out", help="the archive to write (a .tar)")
+    p.add_argument("models", nargs="+", help="model names, as in the models setting")
+    p.add_argument("--from", dest="source", default=os.environ.get("OLLAMA_MODELS") or "~/.ollama/models",
+                   help="the models directory (default: $OLLAMA_MODELS or ~/.ollama/models)")
+    p.set_defaults(func=_models_archive)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Sequence
 
 from . import auth
 from .secrets_file import Secret
-from .settings import Settings, normalize_model
+from .settings import Settings, model_key
 
 # Check names (the report's "check" field and the failure messages).
 ACCEPTED = "credential-accepted"
@@ -186,8 +186,8 @@ def judge(host: str, settings: Settings, probe: Probe, answer: Mapping | None) -
         listed = answer.get("models")
         if listed is None:
             return check(False, actual, "the answer is not Ollama's model list")
-        have = {normalize_model(m) for m in listed if isinstance(m, str)}
-        missing = [m for m in settings.models if normalize_model(m) not in have]
+        have = {model_key(m) for m in listed if isinstance(m, str)}
+        missing = [m for m in settings.models if model_key(m) not in have]
         if missing:
             return check(False, f"{actual}, models listed: {', '.join(sorted(have)) or 'none'}",
                          expected=f"200 listing {', '.join(settings.models)}")

@@ -42,10 +42,16 @@ def render_compose(settings: Settings, host_memory_mb: int | None = None, gatewa
         proxy_caps=PROXY_CAPABILITIES, ollama_caps=OLLAMA_CAPABILITIES,
         proxy_tmpfs=flavor.writable_dirs, proxy_memory=settings.proxy_memory_limit.lower(),
         ollama_memory=None if gateway else ollama_memory_limit(settings, host_memory_mb),
-        gateway=gateway)
+        gateway=gateway,
+        backend="backend-internal" if settings.models_source == "local" and not gateway else "backend")
 
 
 
 def container_name(settings: Settings, service: str) -> str:
     """The container of ``service`` (``layout_of(settings).proxy_container`` and friends)."""
     return layout_of(settings).container(service)
+
+
+def models_volume(settings: Settings) -> str:
+    """The Docker volume holding /root/.ollama, as Compose names it."""
+    return f"{settings.stack_project}_ollama-models"

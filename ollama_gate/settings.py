@@ -76,6 +76,8 @@ class Settings:
 
     models: tuple = ("gemma3:1b",)
     models_prune: bool = False
+    models_source: str = "registry"
+    models_local_path: str = ""
 
     verify_enabled: bool = True
     verify_generate: bool = True
@@ -165,6 +167,10 @@ _MODEL_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"
 _MODEL_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
 _MODEL_RE = re.compile(rf"^(?:(?P<host>[^/]+)/)??(?:(?P<ns>{_MODEL_PART})/)?(?P<model>{_MODEL_PART})(?::(?P<tag>{_MODEL_TAG}))?$")
 OLLAMA_REGISTRY = "registry.ollama.ai"
+# Registries Ollama pulls from by name: its own, and Hugging Face's GGUF repositories
+# (`ollama pull hf.co/<user>/<repo>:<quantization>`, docs/import.md).
+MODEL_HOSTS = (OLLAMA_REGISTRY, "hf.co", "huggingface.co")
+MODEL_SOURCES = ("registry", "local")
 
 
 def model_name_error(value: Any) -> str | None:
@@ -173,12 +179,20 @@ def model_name_error(value: Any) -> str | None:
     match = _MODEL_RE.match(value)
     if not match:
         return f"{value!r} is not a model name Ollama accepts ([namespace/]model[:tag])"
-    host = match["host"]
-    if host is None and match["ns"] and ("." in match["ns"] or ":" in value.split("/")[0]):
-        host = match["ns"]
-    if host is not None and host != OLLAMA_REGISTRY:
-        return f"{value!r} names the registry host {host!r}; only models from {OLLAMA_REGISTRY} are pulled"
+    host, ns = match["host"], match["ns"]
+    if host is None and ns and ("." in ns or ":" in value.split("/")[0]):
+        host, ns = ns, None
+    if host is not None and host not in MODEL_HOSTS:
+        return (f"{value!r} names the registry host {host!r}; models come from "
+                f"{', '.join(MODEL_HOSTS)}")
+    if host is not None and host != OLLAMA_REGISTRY and not ns:
+        return f"{value!r} must be {host}/<user>/<repository>[:<quantization>]"
     return None
+
+
+def model_key(name: str) -> str:
+    """What two spellings of one model compare by: Ollama matches names case-insensitively."""
+    return normalize_model(name).lower()
 
 
 def normalize_model(name: str) -> str:
@@ -315,6 +329,8 @@ _CHECKS = {
     "models": lambda v: _name_list_error(v, "model names") or next(
         (e for e in map(model_name_error, v) if e is not None), None),
     "models_prune": _is_bool,
+    "models_source": lambda v: _one_of(v, MODEL_SOURCES),
+    "models_local_path": _is_str,
     "verify_enabled": _is_bool,
     "verify_generate": _is_bool,
     "verify_report": _is_str,
@@ -387,6 +403,8 @@ def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
     errors = []
     if v["verify_generate"] and v["verify_enabled"] and not v["models"]:
         errors.append("verify_generate: is on but models is empty; list a model or set verify_generate = False")
+    if v["models_source"] == "local":
+        errors += _local_models_errors(v["models"], v["models_local_path"], base_dir)
     if v["proxy_tls"] == "provided":
         for name in ("proxy_tls_cert", "proxy_tls_key"):
             if not v[name]:
@@ -407,3 +425,18 @@ def resolve_local_path(value: str, base_dir: Path) -> Path:
     """Where a local path setting (archive dir, TLS files) points on this machine."""
     return _local_path(value, base_dir)
 
+
+
+def _local_models_errors(models, path_value: str, base_dir: Path) -> list[str]:
+    """models_source "local": the path holds every listed model (manifest and blobs)."""
+    from .model_store import ModelStoreError, open_store
+
+    if not path_value:
+        return ["models_local_path: models_source is 'local', so give the local path of an Ollama "
+                "models directory (manifests/ and blobs/) or of an archive of one (make models-archive)"]
+    try:
+        store = open_store(_local_path(path_value, base_dir))
+        missing = store.missing(models)
+    except ModelStoreError as e:
+        return [f"models_local_path: {e}"]
+    return [f"models_local_path: {store.where} lacks {name!r} ({why})" for name, why in missing]

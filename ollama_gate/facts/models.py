@@ -36,3 +36,40 @@ class OllamaModels(FactBase):
         if not lines or lines[0].split()[0] != "NAME":
             return None
         return [line.split()[0] for line in lines[1:]]
+
+
+class ModelFiles(FactBase):
+    """
+    The blobs (name -> size) and manifests (path -> sha256) in the models volume, read on
+    the host through the volume's mount point, so neither a running container nor tools in
+    the Ollama image are needed. Empty when the volume does not exist yet.
+
+    + volume: the Compose volume holding /root/.ollama (``<project>_ollama-models``)
+
+    .. code:: python
+
+        {"blobs": {"sha256-7cd4...": 815310432},
+         "manifests": {"manifests/registry.ollama.ai/library/gemma3/1b": "3f0e..."}}
+    """
+
+    default = dict
+
+    @override
+    def command(self, volume: str) -> str:
+        return (
+            f"mp=$(docker volume inspect -f '{{{{.Mountpoint}}}}' {shlex.quote(volume)} 2>/dev/null); "
+            'if [ -n "$mp" ] && [ -d "$mp/models" ]; then cd "$mp/models" && { '
+            "find blobs -maxdepth 1 -type f -name 'sha256-*' -printf 'blob %f %s\\n' 2>/dev/null; "
+            "find manifests -type f -exec sha256sum {} + 2>/dev/null | sed 's/^/manifest /'; }; fi; true"
+        )
+
+    @override
+    def process(self, output) -> dict:
+        blobs, manifests = {}, {}
+        for line in output:
+            bits = line.split()
+            if len(bits) == 3 and bits[0] == "blob" and bits[2].isdigit():
+                blobs[bits[1]] = int(bits[2])
+            elif len(bits) == 3 and bits[0] == "manifest":
+                manifests[bits[2]] = bits[1]
+        return {"blobs": blobs, "manifests": manifests}

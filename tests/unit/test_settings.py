@@ -48,7 +48,8 @@ def test_defaults_are_valid_and_match_group_data():
     ("models", ["gemma3:1b", "gemma3:1b"], "twice"),
     ("models", ["evil.example.com/x:1"], "registry host 'evil.example.com'"),
     ("models", ["localhost:5000/x"], "registry host"),
-    ("models", ["hf.co/org/model:Q4"], "registry host 'hf.co'"),
+    ("models", ["hf.co/model:Q4"], "hf.co/<user>/<repository>"),
+    ("models_source", "s3", "must be one of 'registry', 'local'"),
     ("models", ["bad name"], "not a model name"),
     ("models", ["a:b:c"], "not a model name"),
     ("auth_fail_limit", 0, "from 1"),
@@ -86,7 +87,9 @@ def test_pinned_image_refs_pass(ref):
 
 
 @pytest.mark.parametrize("name", ["gemma3:1b", "gemma3", "llama3.2:1b", "library/gemma3:1b",
-                                  "registry.ollama.ai/library/gemma3:1b", "someone/model:q4_K_M"])
+                                  "registry.ollama.ai/library/gemma3:1b", "someone/model:q4_K_M",
+                                  "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+                                  "huggingface.co/org/model"])
 def test_ollama_model_names_pass(name):
     assert model_name_error(name) is None
 
@@ -117,3 +120,16 @@ def test_generate_check_needs_a_model():
     errs = errors_of({"models": []})
     assert errs[0].startswith("verify_generate:")
     assert settings_from_data({"models": [], "verify_generate": False}).models == ()
+
+
+def test_local_models_need_a_store_holding_every_model(tmp_path):
+    errs = errors_of({"models_source": "local"}, tmp_path)
+    assert errs == ["models_local_path: models_source is 'local', so give the local path of an Ollama "
+                    "models directory (manifests/ and blobs/) or of an archive of one (make models-archive)"]
+    errs = errors_of({"models_source": "local", "models_local_path": "nowhere"}, tmp_path)
+    assert errs[0].startswith("models_local_path: no such local directory or archive")
+    (tmp_path / "models" / "manifests").mkdir(parents=True)
+    (tmp_path / "models" / "blobs").mkdir()
+    errs = errors_of({"models_source": "local", "models_local_path": "models"}, tmp_path)
+    assert errs == [f"models_local_path: {tmp_path / 'models'} lacks 'gemma3:1b' "
+                    "(no manifest manifests/registry.ollama.ai/library/gemma3/1b)"]
