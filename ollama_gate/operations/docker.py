@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import OperationError, operation
+from pyinfra.api import operation
 from pyinfra.operations import apt, files, systemd
 
 from ollama_gate.facts.docker import DockerHost
 from ollama_gate.facts.system import FileDigests
 from ollama_gate.operations.snapshot import fresh, known
 from ollama_gate.operations.system import packages_with_update
+from ollama_gate.operations.util import fail_host
 
 INSTALL_METHODS = ("official", "distro", "none")
 
@@ -46,8 +47,9 @@ SERVICE = "docker.service"
 REPOSITORY_PATHS = (KEYRING_DIR, KEYRING, SOURCES_FILE)
 
 
-class DockerPlanError(OperationError):
-    """The host cannot get Docker the way docker_install_method asks."""
+class DockerPlanError(Exception):
+    """The host cannot get Docker the way docker_install_method asks (``engine`` fails the
+    host with its message through ``fail_host``)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def engine(method: str = "official"):
       or ``none`` (Docker is managed elsewhere: only check that ``docker compose`` works)
 
     Supported systems: Debian 12/13 and Ubuntu 22.04/24.04 (``distro``: Debian 13 and Ubuntu).
-    Anything else raises before a command runs, with a message saying what to use instead.
+    Anything else fails the host (``fail_host``) before a command runs, with a message saying
+    what to use instead.
 
     **Example:**
 
@@ -171,7 +174,11 @@ def engine(method: str = "official"):
     """
 
     info = known(DockerHost)
-    plan = engine_plan(info, method)
+    try:
+        plan = engine_plan(info, method)
+    except DockerPlanError as e:
+        yield from fail_host(str(e))
+        return
 
     if plan.method == "none":
         host.noop(f"docker is managed elsewhere (docker {info['docker']}, compose {info['compose']})")

@@ -7,11 +7,12 @@ import posixpath
 import shlex
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, OperationError, operation
+from pyinfra.api import FileUploadCommand, operation
 
 from ollama_gate.facts.images import DockerImageRefs
 from ollama_gate.images import archive_filename, archive_path, normalize_ref
 from ollama_gate.operations.snapshot import fresh, known
+from ollama_gate.operations.util import fail_host
 
 IMAGE_SOURCES = ("registry", "archive")
 
@@ -56,9 +57,8 @@ def present(
     """
 
     if source not in IMAGE_SOURCES:
-        raise OperationError(
-            f"images_source must be one of {', '.join(IMAGE_SOURCES)}, not {source!r}.",
-        )
+        yield from fail_host(f"images_source must be one of {', '.join(IMAGE_SOURCES)}, not {source!r}.")
+        return
 
     if source == "archive":
         # Checked before anything changes, for every image, present or not.
@@ -69,10 +69,10 @@ def present(
             if not os.path.isfile(archive_path(archive_dir, ref, base_dir))
         ]
         if missing_files:
-            raise OperationError(
+            yield from fail_host(
                 f"images_source='archive' but images_archive_dir={archive_dir!r} lacks "
-                f"{', '.join(missing_files)} (make each with `docker save REF -o FILE`).",
-            )
+                f"{', '.join(missing_files)} (make each with `docker save REF -o FILE`).")
+            return
 
     missing = missing_refs(refs, known(DockerImageRefs))
     if missing:

@@ -1,4 +1,4 @@
-"""Helpers shared by the operations."""
+"""Helpers shared by the operations: the one way an operation fails its host."""
 
 from __future__ import annotations
 
@@ -7,16 +7,24 @@ from pyinfra.api import FunctionCommand
 from pyinfra.api.output import format_text
 
 
-def _failed(state, host) -> bool:
+def host_failed(state, host, message: str) -> bool:
+    """The command ``fail_host`` yields: log ``message`` for this host and fail."""
+    host.log_styled(message, fg="red", log_func=logger.error)
     return False
 
 
 def fail_host(message: str):
-    """Fail this host's operation with ``message`` while the other hosts go on.
+    """The one way an operation fails its host: ``yield from fail_host("setting: why")``.
 
-    Raising OperationError from an operation ends the whole run, so the other hosts'
-    results are never seen; a command that fails marks only this host failed (and the
-    run's exit status non-zero). Use as ``yield from fail_host("...")``.
+    The host's operation fails with ``message`` (logged when the failing command runs, and
+    as a warning while a run is prepared, so ``--dry`` shows it too), the host takes no
+    further operations, the other hosts go on, and the run's exit status is non-zero.
+    Raising (OperationError or anything else) from an operation would end the run for
+    every host, hiding the others' results, so no operation of ollama-gate raises for a
+    host's condition: planning the Docker install, a missing image archive, a port in
+    use, another deploy holding the host, a failed verification all come through here.
+    The message is an argument of the command, so the operation fixtures assert it.
     """
-    logger.error(f"{host.print_prefix}{format_text(message, fg='red')}")
-    yield FunctionCommand(_failed, (), {})
+    if not host.state.is_executing:
+        logger.warning(f"{host.print_prefix}{format_text('will fail: ' + message, fg='yellow')}")
+    yield FunctionCommand(host_failed, (message,), {})

@@ -3,8 +3,12 @@ bad settings stopped before any host is touched."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
+from ollama_gate import auth
+from ollama_gate.images import archive_filename
 from ollama_gate.secrets_file import load_secrets
 
 from .conftest import deploy, ssh
@@ -138,5 +142,37 @@ def test_one_failing_host_does_not_hide_the_others(deployed):
     finally:
         assert ssh(lab, 0, "rm -rf /opt/ollama-gate/compose.yml && "
                            "mv /root/compose.yml.saved /opt/ollama-gate/compose.yml").returncode == 0
+    healed = deploy()
+    assert healed.returncode == 0 and healed.changed() == {}, healed.output[-3000:]
+
+
+def test_a_host_failing_mid_run_fails_alone_and_is_named(deployed, tmp_path):
+    """One path for a host's failure: an image archive of the basic host's proxy vanishes
+    after the settings were checked, so that host fails at images.present with the message
+    naming the file; the bearer host (which needs other archives) deploys and verifies."""
+    lab = deployed["lab"]
+    if len(lab["hosts"]) < 2:
+        import pytest
+        pytest.skip("needs two lab hosts")
+    basic = next(h for h in lab["hosts"] if h["auth_mode"] == auth.MODE_NAMES[0])
+    other = next(h for h in lab["hosts"] if h["auth_mode"] != basic["auth_mode"])
+    archives = tmp_path / "images"
+    archives.mkdir()
+    for tar in Path(lab["images_archive_dir"]).glob("*.tar"):
+        (archives / tar.name).symlink_to(tar)
+    proxy_image = lab["images"][auth.mode(basic["auth_mode"]).image_setting.removeprefix("images_")]
+    vanishing = archives / archive_filename(proxy_image)
+    assert vanishing.exists()
+
+    run = deploy("--data", f"images_archive_dir={archives}", files=("tests/e2e/deploys/archive_vanishes.py",),
+                 env={"OLLAMA_GATE_TEST_VANISH": str(vanishing)})
+    assert run.returncode != 0
+    assert (f"[{basic['name']}] images_source='archive' but images_archive_dir={str(archives)!r} "
+            f"lacks {vanishing}") in run.output, run.output[-4000:]
+    name = next(n for n in run.results() if "Ensure the stack's images are on the host" in n)
+    assert run.results()[name] == (0, 1, 1)  # (success, error, no change): the other host had them
+    assert f"[{other['name']}] endpoint verified" in run.output
+    assert f"[{basic['name']}] endpoint verified" not in run.output
+
     healed = deploy()
     assert healed.returncode == 0 and healed.changed() == {}, healed.output[-3000:]
