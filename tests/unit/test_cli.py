@@ -75,3 +75,31 @@ def test_check_fails_naming_host_and_setting(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "h1: proxy_port: must be a whole number from 1 to 65535, got bool True" in r.stderr
+
+
+def test_the_example_inventory_passes_check_with_credentials_the_cli_made(tmp_path):
+    from pyinfra.api import Config, State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    from ollama_gate import auth
+
+    with ctx_state.use(State(config=Config())):
+        inventory = make_inventory(str(PROJECT_DIR / "inventory" / "prod.py"), cwd=str(PROJECT_DIR))
+    wanted = {}  # name -> the CLI command that makes it
+    for host in inventory:
+        mode = auth.mode(host.data.get("auth_mode") or auth.MODE_NAMES[0])
+        for name in host.data.get("auth_credentials"):
+            wanted[name] = mode.new_command
+    assert len(wanted) >= 3
+    secrets = tmp_path / "secrets.yml"
+    for name, command in sorted(wanted.items()):
+        assert run([command, name], secrets).returncode == 0
+    checked = run(["check", "inventory/prod.py"], secrets)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.count(": ok (") == len(list(inventory))
+    # secrets.example.yml shows every name the example inventory uses, in its mode's section.
+    example = yaml.safe_load((PROJECT_DIR / "secrets.example.yml").read_text())
+    for name, command in wanted.items():
+        section = next(m.section for m in auth.MODES.values() if m.new_command == command)
+        assert name in example[section], name
