@@ -85,6 +85,11 @@ ollama_environment: dict = {}
 models: list = ["gemma3:1b"]
 # Remove models that are not in the list.
 models_prune = False
+# "registry": ollama pull on the host. "local": copy them from models_local_path (a local
+# Ollama models directory, manifests/ + blobs/, or a tar of one), for hosts without
+# internet; Ollama then runs on an internal network with no route out.
+models_source = "registry"
+models_local_path = ""
 
 # --- Verification ---------------------------------------------------------------
 verify_enabled = True

@@ -7,11 +7,13 @@ import difflib
 import ipaddress
 import json
 import re
+import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Mapping
 
-from . import auth
+from . import PROJECT_DIR, auth
 from .credentials import HASHERS
 from .images import archive_path
 
@@ -26,6 +28,28 @@ CONCERN_PREFIXES = ("auth_", "proxy_", "images_", "docker_", "stack_", "ollama_"
                     "uninstall_", "gateway_")
 
 
+# The one place every default is written: pyinfra's group data for all hosts.
+DEFAULTS_FILE = PROJECT_DIR / "group_data" / "all.py"
+
+
+def _read_defaults() -> dict[str, Any]:
+    names = runpy.run_path(str(DEFAULTS_FILE))
+    return {k: v for k, v in names.items() if not k.startswith("_") and not isinstance(v, ModuleType)}
+
+
+DEFAULTS: dict[str, Any] = _read_defaults()
+
+
+def _default(name: str):
+    """The dataclass default of setting ``name`` (lists become tuples, dicts a fresh copy)."""
+    value = DEFAULTS[name]
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return field(default_factory=lambda: dict(value))
+    return value
+
+
 class ConfigError(Exception):
     """Settings or secrets that must not reach a host; ``errors`` lists every problem."""
 
@@ -36,63 +60,64 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    """One host's settings; the defaults mirror group_data/all.py."""
+    """One host's settings. Every default is read from group_data/all.py, the one place
+    defaults are written (tests/unit/test_settings_defaults.py holds the README to it)."""
 
-    auth_mode: str = auth.MODE_NAMES[0]
-    auth_credentials: tuple = ()
-    auth_realm: str = "ollama-gate"
-    auth_htpasswd_scheme: str = "ssha"
-    auth_password_min_length: int = 20
-    auth_fail_limit: int = 10
+    auth_mode: str = _default("auth_mode")
+    auth_credentials: tuple = _default("auth_credentials")
+    auth_realm: str = _default("auth_realm")
+    auth_htpasswd_scheme: str = _default("auth_htpasswd_scheme")
+    auth_password_min_length: int = _default("auth_password_min_length")
+    auth_fail_limit: int = _default("auth_fail_limit")
 
-    proxy_bind: str = "0.0.0.0"
-    proxy_port: int = 8880
-    proxy_max_body: str = "32m"
-    proxy_read_timeout: int = 600
-    proxy_tls: str = "off"
-    proxy_tls_cert: str = ""
-    proxy_tls_key: str = ""
-    proxy_hsts: bool = True
-    proxy_public_url: str = ""
-    proxy_memory_limit: str = "256m"
-    proxy_pids_limit: int = 512
+    proxy_bind: str = _default("proxy_bind")
+    proxy_port: int = _default("proxy_port")
+    proxy_max_body: str = _default("proxy_max_body")
+    proxy_read_timeout: int = _default("proxy_read_timeout")
+    proxy_tls: str = _default("proxy_tls")
+    proxy_tls_cert: str = _default("proxy_tls_cert")
+    proxy_tls_key: str = _default("proxy_tls_key")
+    proxy_hsts: bool = _default("proxy_hsts")
+    proxy_public_url: str = _default("proxy_public_url")
+    proxy_memory_limit: str = _default("proxy_memory_limit")
+    proxy_pids_limit: int = _default("proxy_pids_limit")
 
-    images_ollama: str = "ollama/ollama:0.12.6"
-    images_nginx: str = "nginx:1.28.0"
-    images_openresty: str = "openresty/openresty:1.27.1.2-0-bookworm"
-    images_source: str = "registry"
-    images_archive_dir: str = "images"
+    images_ollama: str = _default("images_ollama")
+    images_nginx: str = _default("images_nginx")
+    images_openresty: str = _default("images_openresty")
+    images_source: str = _default("images_source")
+    images_archive_dir: str = _default("images_archive_dir")
 
-    docker_install_method: str = "official"
-    docker_users: tuple = ()
-    docker_daemon_options: dict = field(default_factory=dict)
+    docker_install_method: str = _default("docker_install_method")
+    docker_users: tuple = _default("docker_users")
+    docker_daemon_options: dict = _default("docker_daemon_options")
 
-    stack_dir: str = "/opt/ollama-gate"
-    stack_project: str = "ollama-gate"
-    ollama_gpu: bool = False
-    ollama_memory_limit: str = "auto"
-    ollama_pids_limit: int = 4096
-    ollama_environment: dict = field(default_factory=dict)
+    stack_dir: str = _default("stack_dir")
+    stack_project: str = _default("stack_project")
+    ollama_gpu: bool = _default("ollama_gpu")
+    ollama_memory_limit: str = _default("ollama_memory_limit")
+    ollama_pids_limit: int = _default("ollama_pids_limit")
+    ollama_environment: dict = _default("ollama_environment")
 
-    models: tuple = ("gemma3:1b",)
-    models_prune: bool = False
-    models_source: str = "registry"
-    models_local_path: str = ""
+    models: tuple = _default("models")
+    models_prune: bool = _default("models_prune")
+    models_source: str = _default("models_source")
+    models_local_path: str = _default("models_local_path")
 
-    verify_enabled: bool = True
-    verify_generate: bool = True
-    verify_report: str = ""
+    verify_enabled: bool = _default("verify_enabled")
+    verify_generate: bool = _default("verify_generate")
+    verify_report: str = _default("verify_report")
 
-    uninstall_models: bool = False
-    uninstall_images: bool = False
-    gateway_backends: tuple = ("backend",)
-    gateway_weight: int = 1
-    gateway_max_fails: int = 1
-    gateway_fail_timeout: int = 10
-    gateway_connect_timeout: int = 5
-    gateway_service_credential: str = "ollama-gate-gateway"
-    gateway_backend_address: str = ""
-    gateway_accept_clients: bool = False
+    uninstall_models: bool = _default("uninstall_models")
+    uninstall_images: bool = _default("uninstall_images")
+    gateway_backends: tuple = _default("gateway_backends")
+    gateway_weight: int = _default("gateway_weight")
+    gateway_max_fails: int = _default("gateway_max_fails")
+    gateway_fail_timeout: int = _default("gateway_fail_timeout")
+    gateway_connect_timeout: int = _default("gateway_connect_timeout")
+    gateway_service_credential: str = _default("gateway_service_credential")
+    gateway_backend_address: str = _default("gateway_backend_address")
+    gateway_accept_clients: bool = _default("gateway_accept_clients")
 
     @property
     def proxy_image(self) -> str:
