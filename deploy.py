@@ -14,7 +14,6 @@ from pyinfra import host, inventory
 from ollama_gate import auth, compose, proxy
 from ollama_gate.config import config_for_host
 from ollama_gate.facts.host import MemoryTotal
-from ollama_gate.facts.stack import CredentialFileContents
 from ollama_gate.gateway import service_auth_conf
 from ollama_gate.layout import layout_of
 from ollama_gate.operations import docker, endpoint, images, models, snapshot, stack, system, tls
@@ -78,11 +77,9 @@ stack.directory(name="Ensure the credentials directory exists.", path=lay.auth_d
 stack.file(
     name="Write the credential file of the auth mode (names only in output, never values).",
     path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
-    # Rendered inside the operation: e.g. .htpasswd lines whose salted hash still verifies
-    # are kept (read from the host), so reruns change nothing.
-    content=lambda: mode.render_credentials(
-        cfg.credentials, s,
-        current=known(CredentialFileContents, path=cred_path) if mode.reuses_current_file else None),
+    # A pure function of the secrets (.htpasswd salts are HMACs under the installation key):
+    # nothing is read back from the host, so no hash is ever in pyinfra's output.
+    content=lambda: mode.render_credentials(cfg.credentials, s, key=cfg.installation_key),
 )
 stale = [lay.auth_file(other.credential_file) for other in auth.MODES.values() if other is not mode]
 service_auth = lay.auth_file(proxy.SERVICE_AUTH_FILENAME)

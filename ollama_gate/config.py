@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from . import auth
 from .gateway import Backend, Fleet, Pool, backend_address, plan_fleet
-from .secrets_file import Secret, SecretsFile, credentials_for, load_secrets, secrets_path
+from .secrets_file import Secret, SecretsFile, credentials_for, ensure_installation_key, load_secrets, secrets_path
 from .secrets_file import add as add_secret
 from .settings import ConfigError, Settings, settings_from_data
 
@@ -27,6 +27,8 @@ class HostConfig:
     credentials: dict[str, Secret]
     role: str = "endpoint"
     gateway: GatewaySide | None = None
+    # The secrets file's installation key (bytes): .htpasswd salts are HMACs under it.
+    installation_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,12 @@ def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
         errors += ensure_service_credentials(fleet, settings, path)
     if fleet_errors or errors and fleet.pools:
         raise ConfigError(errors)
+    if not errors and path.is_file() and any(auth.mode_of(s).needs_installation_key for s in settings.values()):
+        # The second write this check may do: one appended line, made once per installation.
+        try:
+            ensure_installation_key(path)
+        except ConfigError as e:
+            errors += e.errors
 
     # The secrets file is shared; its problems are reported once, not per host.
     secrets: SecretsFile | None = None
@@ -95,7 +103,8 @@ def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
                 errors += [f"{name}: {err}" for err in e.errors]
                 continue
             errors += [f"{name}: {err}" for err in auth.mode_of(s).credential_errors(creds, s)]
-            configs[name] = HostConfig(name, s, creds, role)
+            key = bytes.fromhex(secrets.installation_key.reveal()) if secrets.installation_key else b""
+            configs[name] = HostConfig(name, s, creds, role, installation_key=key)
         for gw, members in fleet.pools.items():
             if gw in configs and all(m in configs for m in members):
                 configs[gw] = _with_pool(configs[gw], [configs[m] for m in members], data_of, secrets)

@@ -1,13 +1,14 @@
 """Credential files: .htpasswd for nginx auth_basic and SHA-256 key digests for the Lua check.
 
-Both are rendered locally (no secret goes to a remote command line). A rerun with the same
-secrets must give the same bytes, so .htpasswd keeps every existing line whose hash still
-verifies its password, and only new or changed users get a new (salted) hash.
+Both are rendered locally (no secret goes to a remote command line) and are pure functions
+of the secrets: a rerun with the same secrets gives the same bytes. The .htpasswd salts are
+HMACs under the secrets file's per-installation key, so nothing is read back from the host.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import TYPE_CHECKING, Mapping
 
 from passlib.hash import apr_md5_crypt, bcrypt, ldap_salted_sha1, sha512_crypt
@@ -43,34 +44,40 @@ def parse_credential_lines(text: str | None) -> dict[str, str]:
     return out
 
 
-def _scheme_of(hash_: str) -> str | None:
-    for scheme, hasher in HASHERS.items():
-        if hasher.identify(hash_):
-            return scheme
-    return None
+# Salt alphabets of the crypt(3) schemes (passlib's hash64 and bcrypt's base64).
+_HASH64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_BCRYPT64 = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _still_valid(hash_: str, password: str, scheme: str) -> bool:
-    if _scheme_of(hash_) != scheme:
-        return False
-    hasher = HASHERS[scheme]
-    try:
-        # Keep a line only if it verifies and already has the cost we would use now.
-        return hasher.verify(password, hash_) and not hasher.needs_update(hash_)
-    except ValueError:
-        return False
+def derived_salt(key: bytes, scheme: str, name: str, password: str):
+    """The salt of ``name``'s line: HMAC-SHA256 under the installation key of the scheme,
+    name and password. Unpredictable without the key, unique per installation and user, and
+    the same on every render, so a changed password (or scheme) gets a new salt and nothing
+    else does."""
+    digest = hmac.new(key, "\0".join(("ollama-gate htpasswd salt", scheme, name, password)).encode("utf-8"),
+                      hashlib.sha256).digest()
+    if scheme == "ssha":
+        return digest[:16]
+    if scheme == "apr1":
+        return "".join(_HASH64[b % 64] for b in digest[:8])
+    if scheme == "sha512_crypt":
+        return "".join(_HASH64[b % 64] for b in digest[:16])
+    # bcrypt: 22 characters whose last one carries only 2 significant bits.
+    return "".join(_BCRYPT64[b % 64] for b in digest[:21]) + ".Oeu"[digest[21] % 4]
 
 
-def htpasswd_content(users: Mapping[str, Secret], scheme: str, current: str | None = None) -> str:
-    """The .htpasswd text for ``users``, reusing every line of ``current`` that still fits."""
-    existing = parse_credential_lines(current)
+def htpasswd_content(users: Mapping[str, Secret], scheme: str, key: bytes) -> str:
+    """The .htpasswd text for ``users``: a pure function of the passwords, the scheme and
+    the installation key (``derived_salt``), so a rerun renders the same bytes without
+    reading the host's file, and no hash ever has to be read back or shown."""
+    if len(key) < 16:
+        raise ValueError("htpasswd_content needs the installation key (secrets file installation_key)")
     hasher = HASHERS[scheme]
     lines = [_HTPASSWD_HEADER]
     for name in sorted(users):
         password = users[name].reveal()
-        old = existing.get(name)
-        hash_ = old if old is not None and _still_valid(old, password, scheme) else hasher.hash(password)
-        lines.append(f"{name}:{hash_}\n")
+        salt = derived_salt(key, scheme, name, password)
+        lines.append(f"{name}:{hasher.using(salt=salt).hash(password)}\n")
     return "".join(lines)
 
 

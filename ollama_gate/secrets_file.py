@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets as _random
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,9 @@ ENV_VAR = "OLLAMA_GATE_SECRETS"
 DEFAULT_PATH = PROJECT_DIR / "secrets.yml"  # covered by .gitignore
 SECTIONS = auth.SECTIONS  # auth mode -> its section ("users", "keys")
 RETIRED = "retired"
+# A random per-installation key (64 hex digits): the .htpasswd salts are HMACs under it, so
+# the file is a pure function of the secrets and the deploy never reads hashes back.
+INSTALLATION_KEY = "installation_key"
 RETIRED_KEEP = 3  # old values kept per name
 NAME_MAX_LENGTH = 64
 
@@ -57,6 +62,7 @@ class SecretsFile:
     # Values that `rotate` and `remove` took out of service, kept so the deploy can prove
     # they are refused (401) after the rerun: name -> old values, newest last.
     retired: dict[str, list[Secret]] = field(default_factory=dict)
+    installation_key: Secret | None = None
 
     def section(self, mode: str) -> dict[str, Secret]:
         """The credentials of auth mode ``mode`` (an unknown mode raises UnknownAuthMode)."""
@@ -138,7 +144,7 @@ def load_secrets(path: Path | None = None, password_min_length: int = 20) -> Sec
 
     errors = []
     for key in raw:
-        if key not in (*SECTIONS.values(), RETIRED):
+        if key not in (*SECTIONS.values(), RETIRED, INSTALLATION_KEY):
             errors.append(f"secrets file: unknown section {key!r} (expected 'users', 'keys' or '{RETIRED}')")
     sections: dict[str, dict[str, Secret]] = {}
     for section in SECTIONS.values():
@@ -161,9 +167,47 @@ def load_secrets(path: Path | None = None, password_min_length: int = 20) -> Sec
             parsed[name] = Secret(name, value)
         sections[section] = parsed
     retired = _parse_retired(raw.get(RETIRED), errors)
+    key = raw.get(INSTALLATION_KEY)
+    if key is not None and not (isinstance(key, str) and re.fullmatch(r"[0-9a-f]{64}", key)):
+        errors.append(f"secrets file: {INSTALLATION_KEY} must be 64 hex digits as the CLI makes it "
+                      "(changing it changes every .htpasswd line on the next deploy)")
     if errors:
         raise ConfigError(errors)
-    return SecretsFile(path, sections["users"], sections["keys"], retired)
+    return SecretsFile(path, sections["users"], sections["keys"], retired,
+                       Secret(INSTALLATION_KEY, key) if key else None)
+
+
+def ensure_installation_key(path: Path) -> bool:
+    """Give the secrets file an installation key if it has none, by appending one line (the
+    rest of the file stays byte for byte). True when it added one. The value is never shown."""
+    text = path.read_text(encoding="utf-8")
+    before = yaml.load(text, Loader=_StrictLoader) or {}
+    if not isinstance(before, dict) or before.get(INSTALLATION_KEY):
+        return False
+    line = (f"# Per-installation key of the .htpasswd salts (made by ollama-gate; keep it with the secrets).\n"
+            f"{INSTALLATION_KEY}: \"{_random.token_hex(32)}\"\n")
+    new = text + ("" if text.endswith("\n") or not text else "\n") + line
+    after = yaml.load(new, Loader=_StrictLoader) or {}
+    if {k: v for k, v in after.items() if k != INSTALLATION_KEY} != before:
+        raise ConfigError([f"{ENV_VAR}: could not add {INSTALLATION_KEY} to {str(path)!r} without "
+                           f"changing it; add a line '{INSTALLATION_KEY}: \"<64 hex digits>\"' yourself "
+                           "(python3 -c 'import secrets; print(secrets.token_hex(32))')"])
+    _replace(path, new)
+    return True
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` over ``path`` atomically, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _parse_retired(entries: Any, errors: list[str]) -> dict[str, list[Secret]]:
@@ -217,6 +261,8 @@ def _write(path: Path, raw: dict) -> None:
     sections = {s: raw.get(s) or {} for s in SECTIONS.values()}
     if raw.get(RETIRED):
         sections[RETIRED] = raw[RETIRED]
+    # Made on the first write, kept on every later one.
+    sections[INSTALLATION_KEY] = raw.get(INSTALLATION_KEY) or _random.token_hex(32)
     body = yaml.safe_dump(sections,
                           default_flow_style=False, sort_keys=True, default_style=None)
     path.parent.mkdir(parents=True, exist_ok=True)

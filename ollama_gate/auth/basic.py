@@ -23,8 +23,8 @@ class Basic(AuthMode):
     value_kind = "password"
     new_command = "new-user"
     credential_file = "htpasswd"
-    # Salted hashes differ on every render: lines that still verify are kept from the host.
-    reuses_current_file = True
+    # Salts are HMACs under the installation key: the same secrets give the same file.
+    needs_installation_key = True
     flavor = "nginx"
     image_setting = "images_nginx"
     summary_label = "Basic"
@@ -45,8 +45,8 @@ class Basic(AuthMode):
                 for c in credentials.values() if len(c.reveal()) < settings.auth_password_min_length]
 
     def render_credentials(self, credentials: Mapping[str, Secret], settings: Settings,
-                           current: str | None) -> str:
-        return htpasswd_content(credentials, settings.auth_htpasswd_scheme, current)
+                           key: bytes = b"") -> str:
+        return htpasswd_content(credentials, settings.auth_htpasswd_scheme, key)
 
     def authorization(self, name: str, value: str) -> str:
         return "Basic " + base64.b64encode(f"{name}:{value}".encode("utf-8")).decode("ascii")

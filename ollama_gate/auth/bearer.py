@@ -51,7 +51,7 @@ class Bearer(AuthMode):
         return None
 
     def render_credentials(self, credentials: Mapping[str, Secret], settings: Settings,
-                           current: str | None) -> str:
+                           key: bytes = b"") -> str:
         return keys_content(credentials)
 
     def authorization(self, name: str, value: str) -> str:

@@ -24,7 +24,8 @@ class AuthMode:
 
     On the host:
     + credential_file: its file in ``{stack_dir}/auth/`` (the proxy reads it there)
-    + reuses_current_file: rendering needs the host's current file (salted hashes kept)
+    + reuses_current_file: rendering needs the host's current file
+    + needs_installation_key: rendering needs the secrets file's installation key (salts)
 
     Proxy:
     + flavor: the key of ``FLAVORS`` its image is (workers' gid, Lua or not)
@@ -45,6 +46,7 @@ class AuthMode:
     new_command: ClassVar[str]
     credential_file: ClassVar[str]
     reuses_current_file: ClassVar[bool] = False
+    needs_installation_key: ClassVar[bool] = False
     flavor: ClassVar[str]
     image_setting: ClassVar[str]
     needs_lua: ClassVar[bool] = False
@@ -87,8 +89,9 @@ class AuthMode:
         return []
 
     def render_credentials(self, credentials: Mapping[str, Secret], settings: Settings,
-                           current: str | None) -> str:
-        """The content of ``credential_file`` (``current``: the host's file, if reused)."""
+                           key: bytes = b"") -> str:
+        """The content of ``credential_file``, a pure function of its arguments (``key``: the
+        installation key, for modes that need one)."""
         raise NotImplementedError
 
     # --- Probes --------------------------------------------------------------------------

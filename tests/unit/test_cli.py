@@ -26,7 +26,10 @@ def test_new_user_new_key_rotate_remove(tmp_path):
     key = run(["new-key", "ci"], secrets).stdout.strip()
     assert key.startswith("og_") and len(key) >= 40
     data = yaml.safe_load(secrets.read_text())
+    installation_key = data.pop("installation_key")  # made on the first write, then kept
+    assert len(installation_key) == 64 and installation_key not in r.stderr + r.stdout
     assert data == {"users": {"alice": password}, "keys": {"ci": key}}
+    data["installation_key"] = installation_key
 
     again = run(["new-user", "alice"], secrets)
     assert again.returncode == 1 and "already exists" in again.stderr

@@ -77,7 +77,8 @@ def plan_of(monkeypatch, data: dict, credentials: dict) -> list[tuple[str, dict]
     monkeypatch.setattr(pyinfra, "host", fake_host)
     monkeypatch.setattr(pyinfra, "inventory", [fake_host])
     monkeypatch.setattr(ollama_gate.config, "config_for_host",
-                        lambda host, inventory: HostConfig(fake_host.name, settings, credentials))
+                        lambda host, inventory: HostConfig(fake_host.name, settings, credentials,
+                                                                           installation_key=b"k" * 32))
     runpy.run_path(str(PROJECT_DIR / "deploy.py"), run_name="deploy")
     return calls
 

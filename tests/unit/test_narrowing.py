@@ -54,7 +54,7 @@ def test_the_credential_file_and_the_verification_hold_only_the_listed_name(secr
     for host, name, other in (("b", "bob", "alice"), ("k", "laptop", "ci")):
         cfg = configs[host]
         mode = auth.mode_of(cfg.settings)
-        text = mode.render_credentials(cfg.credentials, cfg.settings, None)
+        text = mode.render_credentials(cfg.credentials, cfg.settings, key=cfg.installation_key)
         assert list(parse_credential_lines(text)) == [name], mode.credential_file
         accepted = [p.credential for p in checks.plan(cfg.settings, cfg.credentials) if p.check == checks.ACCEPTED]
         assert accepted == [name]
