@@ -71,7 +71,7 @@ def _remove(args) -> int:
 
 def _models_archive(args) -> int:
     from .model_store import ModelStoreError, build_archive
-    from .settings import model_name_error
+    from .model_names import model_name_error
 
     bad = [err for err in map(model_name_error, args.models) if err]
     if bad:

@@ -15,7 +15,8 @@ from typing import Iterable, Mapping, Sequence
 
 from . import auth
 from .secrets_file import Secret
-from .settings import Settings, model_key
+from .model_names import model_key
+from .settings import Settings
 
 # Check names (the report's "check" field and the failure messages).
 ACCEPTED = "credential-accepted"

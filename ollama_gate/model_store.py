@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .settings import OLLAMA_REGISTRY
+from .model_names import OLLAMA_REGISTRY
 
 DEFAULT_NAMESPACE = "library"
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")

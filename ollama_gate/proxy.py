@@ -17,7 +17,7 @@ import re
 
 from ollama_gate import FILES_DIR, TEMPLATES, auth
 from ollama_gate.flavors import FLAVORS, Flavor  # noqa: F401  (Flavor: re-exported)
-from ollama_gate.settings import Settings
+from ollama_gate.settings import Settings, setting_error
 
 
 CONF_FILENAME = "ollama-gate.conf"
@@ -67,8 +67,8 @@ def container_port(settings: Settings) -> int:
 
 # Values that end up inside nginx config text. Anything outside these shapes could
 # inject directives (";", "{", quotes) or variables ("$"), so it is refused, not escaped.
-_REALM = re.compile(r"[A-Za-z0-9 ._:@()/+,=-]{1,64}")
-_SIZE = re.compile(r"[0-9]{1,6}[kKmMgG]?")
+# The settings among them are held to the settings' own checks (one definition each, see
+# ``_SETTINGS_IN_CONFIG``); these shapes are for the render arguments.
 _UPSTREAM = re.compile(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}|unix:/[A-Za-z0-9._/-]+")
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
 _PATH = re.compile(r"/[A-Za-z0-9._/-]*")
@@ -80,6 +80,11 @@ def _check(name: str, value, pattern: re.Pattern) -> str:
     if not pattern.fullmatch(text):
         raise ValueError(f"proxy config: {name}={value!r} is not allowed here")
     return text
+
+
+# The settings that reach the config text or decide its shape.
+_SETTINGS_IN_CONFIG = ("auth_mode", "auth_realm", "auth_fail_limit", "proxy_max_body", "proxy_read_timeout",
+                       "proxy_tls", "proxy_hsts")
 
 
 def render_proxy_config(
@@ -109,23 +114,18 @@ def render_proxy_config(
 
     **Example:** ``render_proxy_config(Settings(proxy_tls="self-signed"))``
     """
-    try:
-        mode = auth.mode_of(settings)
-    except auth.UnknownAuthMode as e:
-        raise ValueError(f"proxy config: {e}") from None
-    if settings.proxy_tls not in ("off", "self-signed", "provided"):
-        raise ValueError(f"proxy config: proxy_tls={settings.proxy_tls!r} is not off/self-signed/provided")
+    # Settings built without settings_from_data (tests, the benchmark) get the same checks.
+    for name in _SETTINGS_IN_CONFIG:
+        if (err := setting_error(name, getattr(settings, name))) is not None:
+            raise ValueError(f"proxy config: {name}: {err}")
+    mode = auth.mode_of(settings)
     flavor = flavor or mode.flavor
     if flavor not in FLAVORS:
         raise ValueError(f"proxy config: unknown flavor {flavor!r}")
     if mode.needs_lua and not FLAVORS[flavor].lua:
         raise ValueError(f"proxy config: {mode.name} mode needs Lua, which the {FLAVORS[flavor].description} lacks")
-    fail_limit = int(settings.auth_fail_limit)
-    read_timeout = int(settings.proxy_read_timeout)
-    if fail_limit < 1:
-        raise ValueError(f"proxy config: auth_fail_limit={fail_limit} must be at least 1")
-    if read_timeout < 1:
-        raise ValueError(f"proxy config: proxy_read_timeout={read_timeout} must be at least 1")
+    fail_limit = settings.auth_fail_limit
+    read_timeout = settings.proxy_read_timeout
 
     tls = settings.proxy_tls != "off"
     port = int(listen_port if listen_port is not None else container_port(settings))
@@ -141,13 +141,8 @@ def render_proxy_config(
             ("access_log", access_log),
         )
     }
-    realm = _check("auth_realm", settings.auth_realm, _REALM)
-    if realm.strip().lower() == "off":
-        # `auth_basic "off";` is nginx's switch to turn authentication off.
-        raise ValueError("proxy config: auth_realm='off' would turn nginx's auth_basic off")
-    max_body = _check("proxy_max_body", settings.proxy_max_body, _SIZE)
-    if int(max_body.rstrip("kKmMgG")) == 0:
-        raise ValueError("proxy config: proxy_max_body=0 would lift the request body limit")
+    realm = settings.auth_realm
+    max_body = settings.proxy_max_body
     context = {
         "auth_mode": mode.name,
         "auth_template": mode.template,

@@ -15,13 +15,16 @@ from typing import Any, Mapping
 
 from . import PROJECT_DIR, auth
 from .credentials import HASHERS
+from .image_names import image_ref_error
 from .images import archive_path
+from .model_names import model_name_error
 
 AUTH_MODES = auth.MODE_NAMES
 HTPASSWD_SCHEMES = tuple(HASHERS)
 TLS_MODES = ("off", "self-signed", "provided")
 IMAGE_SOURCES = ("registry", "archive")
 DOCKER_INSTALL_METHODS = ("official", "distro", "none")
+MODEL_SOURCES = ("registry", "local")
 # Prefixes of this project's settings: a host data key with one of these prefixes that
 # is not a known setting is a typo, reported with the closest known name.
 CONCERN_PREFIXES = ("auth_", "proxy_", "images_", "docker_", "stack_", "ollama_", "models_", "verify_",
@@ -161,73 +164,6 @@ def _one_of(value: Any, choices: tuple[str, ...]) -> str | None:
     if value not in choices:
         return f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}"
     return None
-
-
-_DIGEST = r"sha256:[0-9a-f]{64}"
-_IMAGE_NAME = r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-_IMAGE_HOST = r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
-_IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_IMAGE_RE = re.compile(rf"^{_IMAGE_HOST}{_IMAGE_NAME}(?::(?P<tag>{_IMAGE_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
-
-
-def image_ref_error(value: Any) -> str | None:
-    """Image references must be pinned: an explicit tag other than latest, or a digest."""
-    if (err := _is_str(value)) is not None:
-        return err
-    match = _IMAGE_RE.match(value)
-    if not match:
-        return f"{value!r} is not a valid image reference"
-    if match["digest"]:
-        return None
-    if not match["tag"]:
-        return f"{value!r} has no tag; pin an explicit version (name:1.2.3) or a digest (name@sha256:...)"
-    if match["tag"] == "latest":
-        return f"{value!r} uses :latest; pin an explicit version so every host runs the same image"
-    return None
-
-
-# Ollama's naming rules (types/model/name.go): [host/][namespace/]model[:tag], where the
-# default host is registry.ollama.ai and the default namespace "library".
-_MODEL_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"
-_MODEL_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
-_MODEL_RE = re.compile(rf"^(?:(?P<host>[^/]+)/)??(?:(?P<ns>{_MODEL_PART})/)?(?P<model>{_MODEL_PART})(?::(?P<tag>{_MODEL_TAG}))?$")
-OLLAMA_REGISTRY = "registry.ollama.ai"
-# Registries Ollama pulls from by name: its own, and Hugging Face's GGUF repositories
-# (`ollama pull hf.co/<user>/<repo>:<quantization>`, docs/import.md).
-MODEL_HOSTS = (OLLAMA_REGISTRY, "hf.co", "huggingface.co")
-MODEL_SOURCES = ("registry", "local")
-
-
-def model_name_error(value: Any) -> str | None:
-    if (err := _is_str(value)) is not None:
-        return err
-    match = _MODEL_RE.match(value)
-    if not match:
-        return f"{value!r} is not a model name Ollama accepts ([namespace/]model[:tag])"
-    host, ns = match["host"], match["ns"]
-    if host is None and ns and ("." in ns or ":" in value.split("/")[0]):
-        host, ns = ns, None
-    if host is not None and host not in MODEL_HOSTS:
-        return (f"{value!r} names the registry host {host!r}; models come from "
-                f"{', '.join(MODEL_HOSTS)}")
-    if host is not None and host != OLLAMA_REGISTRY and not ns:
-        return f"{value!r} must be {host}/<user>/<repository>[:<quantization>]"
-    return None
-
-
-def model_key(name: str) -> str:
-    """What two spellings of one model compare by: Ollama matches names case-insensitively."""
-    return normalize_model(name).lower()
-
-
-def normalize_model(name: str) -> str:
-    """How `ollama list` and /api/tags name a model: without the default registry and namespace, with a tag."""
-    for prefix in ("registry.ollama.ai/", "library/"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-    if ":" not in name.rsplit("/", 1)[-1]:
-        name += ":latest"
-    return name
 
 
 def _size_error(value: Any) -> str | None:
@@ -376,6 +312,11 @@ _CHECKS = {
     "gateway_accept_clients": _is_bool,
 }
 assert set(_CHECKS) == set(SETTING_NAMES), set(_CHECKS) ^ set(SETTING_NAMES)
+
+
+def setting_error(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be setting ``name`` (the check settings_from_data makes), or None."""
+    return _CHECKS[name](value)
 
 
 def _unknown_settings(data: Mapping[str, Any]) -> list[str]:

@@ -17,8 +17,7 @@ from ollama_gate.facts.system import FileDigests
 from ollama_gate.operations.snapshot import fresh, known
 from ollama_gate.operations.system import packages_with_update
 from ollama_gate.operations.util import fail_host
-
-INSTALL_METHODS = ("official", "distro", "none")
+from ollama_gate.settings import DOCKER_INSTALL_METHODS as INSTALL_METHODS  # one definition
 
 OFFICIAL_PACKAGES = (
     "docker-ce",

@@ -13,8 +13,8 @@ from ollama_gate.facts.images import DockerImageRefs
 from ollama_gate.images import archive_filename, archive_path, normalize_ref
 from ollama_gate.operations.snapshot import fresh, known
 from ollama_gate.operations.util import fail_host
+from ollama_gate.settings import IMAGE_SOURCES
 
-IMAGE_SOURCES = ("registry", "archive")
 
 
 def missing_refs(refs, present) -> list[str]:

@@ -12,7 +12,7 @@ from pyinfra.api import FileUploadCommand, operation
 from ollama_gate.facts.models import ModelFiles, OllamaModels
 from ollama_gate.model_store import open_store
 from ollama_gate.operations.snapshot import fresh, known
-from ollama_gate.settings import model_key
+from ollama_gate.model_names import model_key
 
 
 def model_changes(wanted, present, prune=False) -> tuple[list[str], list[str]]:

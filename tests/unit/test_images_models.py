@@ -6,7 +6,7 @@ from ollama_gate.images import normalize_ref
 from ollama_gate.operations.images import missing_refs
 from ollama_gate.compose import container_name
 from ollama_gate.operations.models import model_changes
-from ollama_gate.settings import normalize_model
+from ollama_gate.model_names import normalize_model
 from ollama_gate.settings import Settings
 
 

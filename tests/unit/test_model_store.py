@@ -13,7 +13,8 @@ import yaml
 
 from ollama_gate.compose import render_compose
 from ollama_gate.model_store import ModelStoreError, build_archive, manifest_parts, open_store
-from ollama_gate.settings import Settings, model_key
+from ollama_gate.model_names import model_key
+from ollama_gate.settings import Settings
 
 
 def add_model(root, parts, layers: list[bytes]):

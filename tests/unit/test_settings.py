@@ -2,7 +2,9 @@
 
 import pytest
 
-from ollama_gate.settings import ConfigError, Settings, image_ref_error, model_name_error, settings_from_data
+from ollama_gate.image_names import image_ref_error
+from ollama_gate.model_names import model_name_error
+from ollama_gate.settings import ConfigError, Settings, settings_from_data
 
 
 def errors_of(data, base_dir=None):

@@ -59,3 +59,34 @@ def test_the_readme_shows_every_setting_once_with_its_default():
 def test_shown_writes_defaults_as_the_readme_does():
     assert [shown(v) for v in ("basic", 8880, True, [], ["gemma3:1b"], {})] == [
         '"basic"', "8880", "True", "[]", '["gemma3:1b"]', "{}"]
+
+
+def test_each_choice_tuple_is_defined_once():
+    import ast
+
+    from ollama_gate import settings
+
+    choices = {frozenset(t) for t in (settings.TLS_MODES, settings.IMAGE_SOURCES, settings.DOCKER_INSTALL_METHODS,
+                                      settings.MODEL_SOURCES, settings.HTPASSWD_SCHEMES, settings.AUTH_MODES)}
+    found = []
+    for path in (PROJECT_DIR / "ollama_gate").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) > 1 and all(
+                    isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                if frozenset(e.value for e in node.elts) in choices and path.name != "settings.py":
+                    found.append(f"{path.relative_to(PROJECT_DIR)}:{node.lineno}")
+    assert found == []
+
+
+def test_the_proxy_holds_settings_to_the_settings_own_checks():
+    from dataclasses import replace
+
+    import pytest
+
+    from ollama_gate import proxy
+    from ollama_gate.settings import setting_error
+
+    # A realm the settings refuse (proxy.py once had a wider pattern of its own).
+    assert setting_error("auth_realm", "gate:1") is not None
+    with pytest.raises(ValueError, match="auth_realm"):
+        proxy.render_proxy_config(replace(Settings(), auth_realm="gate:1"))
