@@ -46,6 +46,10 @@ def _host(entry: dict) -> tuple:
 
 def _fleet_host(entry: dict) -> tuple:
     name, data = _host(entry)
+    if entry["role"] == "backend" and os.environ.get("OLLAMA_GATE_LAB_OLLAMA_ENV"):
+        # bench/gateway_bench.py: the stand-in's environment on the backends, e.g.
+        # {"OLLAMA_NUM_PARALLEL": "1", "OLLAMA_STANDIN_DELAY": "5"} (one request at a time).
+        data["ollama_environment"] = json.loads(os.environ["OLLAMA_GATE_LAB_OLLAMA_ENV"])
     if entry["role"] == "backend":
         # The gateway reaches its backends over the lab's Docker network, not 127.0.0.1; a
         # backend accepts only the gateway's service credential (made by the deploy).
