@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -76,13 +77,14 @@ def ensure_credential(index: int, fleet: bool = False) -> dict:
 
 def secret_value(name: str, state: dict | None = None) -> str:
     """The value of the lab credential name, read from the lab's secrets file."""
+    from ollama_gate.secrets_file import show
+    from ollama_gate.settings import ConfigError
+
     path = (state or {}).get("secrets_file") or SECRETS_FILE
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
-    for section in ("users", "keys"):
-        if name in (raw.get(section) or {}):
-            return raw[section][name]
-    raise SystemExit(f"lab: no credential {name!r} in {path}")
+    try:
+        return show(Path(path), name)[1].reveal()  # `name: value` or `name: {value: ...}`
+    except ConfigError as e:
+        raise SystemExit(f"lab: {e}") from None
 
 
 def host_entry(index: int, host: dict, credential: dict, fleet: bool = False) -> dict:

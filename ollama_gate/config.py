@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from . import auth
 from .gateway import Backend, Fleet, Pool, backend_address, plan_fleet
-from .secrets_file import Secret, SecretsFile, credentials_for, ensure_installation_key, load_secrets, secrets_path
+from .secrets_file import (EXPIRY_WARNING, SECTIONS, UTC, Secret, SecretsFile, assign, ensure_installation_key,
+                           expiry_text, load_secrets, secrets_path)
 from .secrets_file import add as add_secret
 from .settings import ConfigError, Settings, settings_from_data
 
@@ -27,6 +29,10 @@ class HostConfig:
     credentials: dict[str, Secret]
     role: str = "endpoint"
     gateway: GatewaySide | None = None
+    # Names auth_credentials lists that are retired or expired: left out, proved refused.
+    revoked: tuple[str, ...] = ()
+    # Every value that must get 401 (retired and expired ones); None: read the secrets file.
+    refused: tuple[Secret, ...] | None = field(default=None, repr=False)
     # The secrets file's installation key (bytes): .htpasswd salts are HMACs under it.
     installation_key: bytes = field(default=b"", repr=False)
 
@@ -45,16 +51,36 @@ class GatewaySide:
     backends: tuple
 
 
+@dataclass(frozen=True)
+class Checked:
+    """The whole inventory checked: per-host configs, the access matrix and its warnings."""
+
+    configs: dict[str, HostConfig]
+    secrets: SecretsFile
+    matrix: list[str]
+    warnings: list[str]
+
+
 def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
                 secrets_file: Path | None = None,
                 groups: Mapping[str, Sequence[str]] | None = None) -> dict[str, HostConfig]:
+    """``check_inventory`` without the matrix: host name -> HostConfig."""
+    return check_inventory(hosts, base_dir, secrets_file, groups).configs
+
+
+def check_inventory(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
+                    secrets_file: Path | None = None,
+                    groups: Mapping[str, Sequence[str]] | None = None,
+                    now: dt.datetime | None = None) -> Checked:
     """Check every host's settings and credentials; raise one ConfigError listing them all.
 
     ``groups`` (host name -> its inventory groups) gives hosts their role: a host in the
     group "gateway" is a gateway; the hosts its gateway_backends name are its backends. A
     gateway's service credential is made in the secrets file when missing (the one write
-    this check does), and backends take their gateway's model list.
+    this check does), and backends take their gateway's model list. Credentials whose
+    expiry is not after ``now`` count as expired.
     """
+    now = now or dt.datetime.now(UTC)
     errors: list[str] = []
     settings: dict[str, Settings] = {}
     data_of: dict[str, Mapping] = {}
@@ -83,7 +109,7 @@ def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
     secrets: SecretsFile | None = None
     min_length = min((s.auth_password_min_length for s in settings.values()), default=20)
     try:
-        secrets = load_secrets(path, min_length)
+        secrets = load_secrets(path, min_length, now=now)
     except ConfigError as e:
         errors += e.errors
 
@@ -92,47 +118,55 @@ def check_hosts(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
         # Service credentials are for backends only: "every entry of the section" of any
         # other host leaves them out.
         services = {settings[gw].gateway_service_credential for gw in fleet.pools}
+        refused = tuple(secrets.refused())
         for name, s in settings.items():
             role = fleet.role(name)
             if role == "backend":
                 s = replace(s, models=settings[fleet.gateway_of[name]].models)
             try:
-                creds = _accepted(secrets, s, role, services,
-                                  settings[fleet.gateway_of[name]] if role == "backend" else None)
+                creds, revoked = _accepted(secrets, s, role, services,
+                                           settings[fleet.gateway_of[name]] if role == "backend" else None)
             except ConfigError as e:
                 errors += [f"{name}: {err}" for err in e.errors]
                 continue
             errors += [f"{name}: {err}" for err in auth.mode_of(s).credential_errors(creds, s)]
             key = bytes.fromhex(secrets.installation_key.reveal()) if secrets.installation_key else b""
-            configs[name] = HostConfig(name, s, creds, role, installation_key=key)
+            configs[name] = HostConfig(name, s, creds, role, revoked=revoked, refused=refused, installation_key=key)
         for gw, members in fleet.pools.items():
             if gw in configs and all(m in configs for m in members):
                 configs[gw] = _with_pool(configs[gw], [configs[m] for m in members], data_of, secrets)
     if errors:
         raise ConfigError(errors)
-    return configs
+    assert secrets is not None
+    matrix, warnings = access(configs, secrets, now)
+    return Checked(configs, secrets, matrix, warnings)
 
 
 def _accepted(secrets: SecretsFile, s: Settings, role: str, services: set[str],
-              gateway: Settings | None) -> dict[str, Secret]:
-    """The credentials a host accepts: a backend its gateway's service credential (and its
-    own clients with gateway_accept_clients); any host its clients, never a service
-    credential unless named in auth_credentials."""
+              gateway: Settings | None) -> tuple[dict[str, Secret], tuple[str, ...]]:
+    """The credentials a host accepts, and the names it lists that are revoked (retired or
+    expired): a backend its gateway's service credential (and its own clients with
+    gateway_accept_clients); any host its clients, never a service credential unless named
+    in auth_credentials."""
     mode = auth.mode_of(s)
     creds: dict[str, Secret] = {}
+    revoked: tuple[str, ...] = ()
     if role != "backend" or s.gateway_accept_clients:
         if s.auth_credentials:
-            creds = credentials_for(secrets, s.auth_mode, s.auth_credentials)
+            assigned = assign(secrets, s.auth_mode, s.auth_credentials)
+            creds, revoked = assigned.credentials, assigned.revoked
         else:
-            creds = {n: v for n, v in credentials_for(secrets, s.auth_mode, ()).items() if n not in services}
-            if not creds:
+            assigned = assign(secrets, s.auth_mode, ())
+            creds = {n: v for n, v in assigned.credentials.items() if n not in services}
+            revoked = tuple(n for n in assigned.revoked if n not in services)
+            if not creds and not revoked:
                 raise ConfigError([f"auth_mode: '{s.auth_mode}' needs at least one client entry under "
                                    f"'{mode.section}:' in {str(secrets.path)!r} (service credentials "
                                    "of gateways do not count)"])
     if role == "backend":
         service = gateway.gateway_service_credential
         creds[service] = secrets.section(s.auth_mode)[service]
-    return dict(sorted(creds.items()))
+    return dict(sorted(creds.items())), revoked
 
 
 def ensure_service_credentials(fleet: Fleet, settings: Mapping[str, Settings], path: Path) -> list[str]:
@@ -173,6 +207,78 @@ def _with_pool(gateway: HostConfig, backends: list[HostConfig], data_of: Mapping
     return replace(gateway, role="gateway", gateway=GatewaySide(pool, service, tuple(backends)))
 
 
+def access(configs: Mapping[str, HostConfig], secrets: SecretsFile, now: dt.datetime) -> tuple[list[str], list[str]]:
+    """The access matrix (credential names x hosts, from the inventory and the secrets
+    file alone) and the warnings it gives: names assigned to no host, hosts with no valid
+    credential, revoked names still listed, expired and soon expiring credentials."""
+    hosts = list(configs)
+    rows: list[tuple[str, str, str, list[str]]] = []
+    warnings: list[str] = []
+    listed: dict[str, list[str]] = {}
+    for host, cfg in configs.items():
+        for n in cfg.settings.auth_credentials:
+            listed.setdefault(n, []).append(host)
+
+    def cells(name: str, section: str) -> list[str]:
+        out = []
+        for cfg in configs.values():
+            if SECTIONS[cfg.settings.auth_mode] != section:
+                out.append("-")
+            elif name in cfg.credentials:
+                out.append("yes")
+            elif name in cfg.revoked:
+                out.append("revoked")
+            else:
+                out.append("-")
+        return out
+
+    for section in SECTIONS.values():
+        current = secrets.in_section(section)
+        expired = secrets.expired.get(section, {})
+        for name in sorted({*current, *expired}):
+            secret = current.get(name) or expired[name]
+            row = cells(name, section)
+            if name in expired:
+                state = f"expired {expiry_text(secret.expires)}"
+                still = listed.get(name, [])
+                warnings.append(f"{name!r} ({section}:) expired on {expiry_text(secret.expires)}: not deployed, "
+                                f"proved to get 401" + (f"; still listed in auth_credentials of {', '.join(still)}"
+                                                        if still else "")
+                                + f"; rotate it with 'ollama-gate rotate {name} --expires 30d' or remove it")
+            else:
+                state = expiry_text(secret.expires) if secret.expires else "-"
+                if "yes" not in row:
+                    warnings.append(f"{name!r} ({section}:) is assigned to no host: add it to auth_credentials of "
+                                    f"a host with auth_mode {auth.by_section(section).name} (or leave that list "
+                                    "empty for all)")
+                if secret.expires and secret.expires - now <= EXPIRY_WARNING:
+                    days = (secret.expires - now).total_seconds() / 86400
+                    warnings.append(f"{name!r} ({section}:) expires {expiry_text(secret.expires)} (in {days:.1f} "
+                                    f"days); then it gets 401: rotate it with 'ollama-gate rotate {name} "
+                                    "--expires 30d'")
+            rows.append((name, section, state, row))
+    for name in sorted(set(listed) & set(secrets.retired)):
+        if any(name in cfg.revoked and name not in secrets.expired_of(cfg.settings.auth_mode)
+               for cfg in configs.values()):
+            hosts_listing = [h for h in listed[name] if name in configs[h].revoked]
+            rows.append((name, "retired", "removed", [("revoked" if h in hosts_listing else "-") for h in hosts]))
+            warnings.append(f"{name!r} was removed (retired), but the inventory still lists it in auth_credentials "
+                            f"of {', '.join(hosts_listing)}: deployed as revoked there and proved to get 401; "
+                            "remove it from those lists")
+    for host, cfg in configs.items():
+        if not cfg.credentials:
+            why = (f" (auth_credentials lists only revoked names: {', '.join(cfg.revoked)})" if cfg.revoked
+                   else "")
+            warnings.append(f"{host}: has no valid credential{why}: every request will get 401")
+
+    header = ("credential", "in", "expires", *hosts)
+    table = [header, *[(n, s, e, *c) for n, s, e, c in rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    matrix = ["access: credential names x hosts (from the inventory and the secrets file; no host asked)"]
+    matrix += ["  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+    return matrix, warnings
+
+
 def inventory_hosts(inventory) -> list[tuple[str, dict]]:
     """(name, merged data) for each host of a pyinfra Inventory, without connecting."""
     return [(host.name, host.data.dict()) for host in inventory]
@@ -188,18 +294,25 @@ _checked: dict[str, HostConfig] | None = None
 
 def config_for_host(host, inventory) -> HostConfig:
     """The checked config of ``host``; the first call checks every host of the inventory,
-    so one bad host stops the whole run before any operation runs anywhere."""
+    so one bad host stops the whole run before any operation runs anywhere. That call
+    also prints the access matrix and its warnings, once."""
     global _checked
     if _checked is None:
+        from pyinfra import logger
         from pyinfra.api.exceptions import PyinfraError
 
         try:
-            _checked = check_hosts(inventory_hosts(inventory), base_dir=Path.cwd(),
-                                   groups=inventory_groups(inventory))
+            checked = check_inventory(inventory_hosts(inventory), base_dir=Path.cwd(),
+                                      groups=inventory_groups(inventory))
         except ConfigError as e:
             raise PyinfraError(
                 f"ollama-gate: {len(e.errors)} problem(s) in the settings or secrets; "
                 f"no host was changed:\n{e}") from None
+        for line in checked.matrix:
+            logger.info(line)
+        for warning in checked.warnings:
+            logger.warning(f"ollama-gate: {warning}")
+        _checked = checked.configs
     return _checked[host.name]
 
 

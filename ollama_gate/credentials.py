@@ -30,7 +30,8 @@ HASHERS = {
 }
 
 _HTPASSWD_HEADER = "# Managed by ollama-gate: changes by hand are replaced on the next deploy.\n"
-_KEYS_HEADER = "# Managed by ollama-gate: name:sha256(key) per line, never the key itself.\n"
+_KEYS_HEADER = ("# Managed by ollama-gate: name:sha256(key) per line, never the key itself; a third\n"
+                "# field is the Unix time from which the proxy refuses the key (its expiry).\n")
 
 
 def parse_credential_lines(text: str | None) -> dict[str, str]:
@@ -85,6 +86,15 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def _key_line(secret: Secret) -> str:
+    line = f"{secret.name}:{key_digest(secret.reveal())}"
+    if secret.expires is not None:
+        # The Lua check refuses the key from this second on, without waiting for a rerun.
+        line += f":{int(secret.expires.timestamp())}"
+    return line + "\n"
+
+
 def keys_content(keys: Mapping[str, Secret]) -> str:
-    """The bearer key file: ``name:sha256hex`` per line, sorted by name."""
-    return _KEYS_HEADER + "".join(f"{name}:{key_digest(keys[name].reveal())}\n" for name in sorted(keys))
+    """The bearer key file: ``name:sha256hex[:expires_unix]`` per line, sorted by name."""
+    return _KEYS_HEADER + "".join(_key_line(keys[name]) for name in sorted(keys))
+

@@ -1,8 +1,9 @@
 -- ollama-gate: "Authorization: Bearer <key>" checked against SHA-256 digests of the keys.
 --
 -- Installed verbatim beside ollama-gate.conf (which calls init_worker and access). The
--- keys file has lines "name:<64 hex SHA-256 of the key>"; "#" comments and blank lines
--- are ignored. Each worker keeps the parsed file in memory and re-reads it once a second
+-- keys file has lines "name:<64 hex SHA-256 of the key>[:<expiry, Unix seconds>]"; "#"
+-- comments and blank lines are ignored. A key with an expiry is refused (401) from that
+-- second on, by each request's own clock check: no reload or rerun is needed for it. Each worker keeps the parsed file in memory and re-reads it once a second
 -- from a timer, so a request costs one SHA-256 and one table lookup. A missing or
 -- unreadable file fails closed: every request gets 503 and the error log says why.
 -- Hashing goes through LuaJIT FFI into the libcrypto nginx is linked with, which works
@@ -38,6 +39,7 @@ local HEX_DIGITS = ffi.new("const unsigned char[16]",
 
 local conf           -- { keys_file = ..., realm = ... }
 local keys           -- digest (lowercase hex) -> key name; nil = fail closed
+local expiries       -- digest -> Unix time from which the key is refused (keys that expire)
 local loaded         -- the file content `keys` was parsed from
 local problem        -- the last load problem logged, so each is logged once
 local challenge, challenge_invalid, challenge_request
@@ -53,25 +55,29 @@ local function sha256_hex(s)
 end
 
 local function parse(content)
-    local parsed, count, bad = {}, 0, {}
+    local parsed, count, bad, expiring = {}, 0, {}, {}
     local lineno = 0
     for line in (content .. "\n"):gmatch("([^\n]*)\n") do
         lineno = lineno + 1
         if not line:find("^%s*$") and not line:find("^%s*#") then
-            local name, sum = line:match("^%s*([^:%s]+):(%x+)%s*$")
+            local name, sum, expiry = line:match("^%s*([^:%s]+):(%x+):(%d+)%s*$")
+            if not name then
+                name, sum = line:match("^%s*([^:%s]+):(%x+)%s*$")
+            end
             if name and #sum == 64 then
                 sum = sum:lower()
                 if not parsed[sum] then
                     count = count + 1
                 end
                 parsed[sum] = name
+                expiring[sum] = tonumber(expiry)
             else
                 -- Line numbers only: a bad line might hold a plaintext key.
                 bad[#bad + 1] = lineno
             end
         end
     end
-    return parsed, count, bad
+    return parsed, count, bad, expiring
 end
 
 local function fail_closed(reason)
@@ -80,7 +86,7 @@ local function fail_closed(reason)
                 "; refusing every request until it can be read")
         problem = reason
     end
-    keys, loaded = nil, nil
+    keys, loaded, expiries = nil, nil, nil
 end
 
 local function reload()
@@ -96,12 +102,12 @@ local function reload()
     if keys and content == loaded then
         return
     end
-    local parsed, count, bad = parse(content)
+    local parsed, count, bad, expiring = parse(content)
     if #bad > 0 then
         ngx.log(ngx.WARN, "ollama-gate: keys file ", conf.keys_file,
                 ": ignored malformed line(s) ", table.concat(bad, ","))
     end
-    keys, loaded, problem = parsed, content, nil
+    keys, loaded, problem, expiries = parsed, content, nil, expiring
     ngx.log(ngx.NOTICE, "ollama-gate: loaded ", count, " key digest(s) from ", conf.keys_file)
 end
 
@@ -158,8 +164,16 @@ function _M.access()
                 " is unavailable (", tostring(problem), ")")
         return ngx.exit(ngx.HTTP_SERVICE_UNAVAILABLE)
     end
-    local name = keys[sha256_hex(token)]
-    if not name then
+    local sum = sha256_hex(token)
+    local name = keys[sum]
+    if name then
+        local expiry = expiries[sum]
+        if expiry and ngx.now() >= expiry then
+            -- Expired: refused like an unknown key; the access log names it.
+            ngx.var.ollama_gate_user = name
+            return deny(ngx.HTTP_UNAUTHORIZED, challenge_invalid)
+        end
+    else
         -- nginx strips trailing spaces from header values, so a b64token is all there is.
         if not find(token, "^[%w%-%._~%+/]+=*$") then
             return deny(ngx.HTTP_BAD_REQUEST, challenge_request)

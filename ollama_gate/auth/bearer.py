@@ -54,6 +54,10 @@ class Bearer(AuthMode):
                            key: bytes = b"") -> str:
         return keys_content(credentials)
 
+    def file_entries(self, credentials: Mapping[str, Secret]) -> dict[str, int | None]:
+        # The digest file carries each key's expiry; the Lua check refuses it from then on.
+        return {name: int(s.expires.timestamp()) if s.expires else None for name, s in credentials.items()}
+
     def authorization(self, name: str, value: str) -> str:
         return f"Bearer {value}"
 

@@ -94,6 +94,12 @@ class AuthMode:
         installation key, for modes that need one)."""
         raise NotImplementedError
 
+    def file_entries(self, credentials: Mapping[str, Secret]) -> dict[str, int | None]:
+        """What its credential file holds besides hashes, as the verification reads it back
+        (facts.stack.CredentialNames): name -> the expiry the file carries (Unix seconds),
+        or None. Only a mode whose proxy enforces expiry by itself writes one."""
+        return {name: None for name in credentials}
+
     # --- Probes --------------------------------------------------------------------------
     def authorization(self, name: str, value: str) -> str:
         """The Authorization header value a client sends for credential ``name``."""

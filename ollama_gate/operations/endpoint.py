@@ -152,9 +152,12 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
 
 
 def verified(cfg: HostConfig, report_path: str | None = None):
-    """Verify ``cfg``'s endpoint, with the retired values of the secrets file: the call
+    """Verify ``cfg``'s endpoint, with the retired and expired values of the secrets file: the call
     deploy.py ends with and verify.py consists of."""
-    retired = load_secrets(secrets_path(), cfg.settings.auth_password_min_length).retired
+    retired = cfg.refused
+    if retired is None:
+        secrets = load_secrets(secrets_path(), cfg.settings.auth_password_min_length)
+        retired = secrets.refused()
     return endpoint(
         name="Verify the endpoint: each credential in, wrong, missing and retired ones out.",
         cfg=cfg, retired=retired, report_path=report_path,

@@ -205,3 +205,31 @@ def test_digest_lines_are_read_in_either_case(start_gate):
     # The uppercase digest itself is no key.
     assert request(gate.port, headers={"Authorization": "Bearer " + key_digest(upper).upper()})[0] == 401
     assert "malformed" not in gate.error_log()
+
+
+def test_key_expiry_is_enforced_by_the_edge_at_its_second(start_gate):
+    """The key file's third field: refused from that Unix second on, with no reload and no
+    rewrite of the file; the other keys, and lines without an expiry, keep working."""
+    from ollama_gate.credentials import keys_content
+    from ollama_gate.secrets_file import UTC, Secret
+    import datetime as dt
+
+    gate = start_gate(settings_for("bearer", auth_fail_limit=1000), label="bearer-expiry")
+    expires = dt.datetime.fromtimestamp(int(time.time()) + 3, UTC)
+    content = keys_content({"alice-laptop": Secret("alice-laptop", KEYS["alice-laptop"], expires),
+                            "ci": Secret("ci", KEYS["ci"])})
+    assert f":{int(expires.timestamp())}\n" in content
+    gate.write_credentials(content)
+    ci = {"Authorization": "Bearer " + KEYS["ci"]}
+    wait_for_status(gate, ALICE, 200, seconds=3)
+    statuses = []
+    while time.time() < expires.timestamp() + 1.5:
+        statuses.append((time.time() - expires.timestamp(), request(gate.port, headers=ALICE)[0]))
+        time.sleep(0.05)
+    before = {s for t, s in statuses if t < -0.05}
+    after = {s for t, s in statuses if t >= 0.05}
+    assert before == {200} and after == {401}, statuses
+    status, headers, _ = request(gate.port, headers=ALICE)
+    assert header_values(headers, "WWW-Authenticate") == [INVALID_TOKEN]
+    assert request(gate.port, headers=ci)[0] == 200
+    assert " alice-laptop [" in gate.log_line('" 401 ')

@@ -6,7 +6,7 @@ from ollama_gate.config import check_hosts
 from ollama_gate.secrets_file import ConfigError, Secret, credentials_for, load_secrets
 
 GOOD_PW = "correct-horse-battery-staple-42"
-GOOD_KEY = "og_" + "k" * 40
+GOOD_KEY = "og_Qm7vX2pLk9RtZ4wNc8HjB3sDf6GyA1eU5oIi0"
 
 
 def write(tmp_path, text):
@@ -90,7 +90,7 @@ def test_check_hosts_reports_every_host_and_the_secrets_file_once(tmp_path):
 
 
 def test_min_length_setting_applies_per_host(tmp_path):
-    path = write(tmp_path, "users:\n  alice: %s\n" % ("p" * 24))
+    path = write(tmp_path, "users:\n  alice: %s\n" % "Xq7-vLp2_Rk9tZw4Nc8HjB3s")  # 24 characters
     with pytest.raises(ConfigError) as exc:
         check_hosts([("a", {"auth_password_min_length": 30}), ("b", {})], tmp_path, path)
     assert exc.value.errors == ["a: auth_password_min_length: the password of 'alice' is shorter than 30"]
