@@ -25,6 +25,7 @@ NONE_REFUSED = "no-credential-refused"
 RETIRED_REFUSED = "retired-credential-refused"
 ADMIN_FORBIDDEN = "admin-route-forbidden"
 GENERATE_TEXT = "generate-returns-text"
+FILE_NAMES = "credential-file-names"
 
 REFUSED = (401, 429)  # 429: refused by the failed-authentication rate limit (after a 401)
 ADMIN_BODY = "{}"  # Ollama would answer 400 "model is required"; nothing is pulled
@@ -224,7 +225,33 @@ def summary(host: str, address: str, settings: Settings, credentials: Mapping[st
     ]
 
 
-def host_report(host: str, settings: Settings, checks: Sequence[Check], summary_lines: Sequence[str]) -> dict:
+def _names_text(entries: Mapping[str, int | None] | None) -> str:
+    if entries is None:
+        return "no credential file"
+    return ", ".join(f"{n} (expires {e})" if e else n for n, e in sorted(entries.items())) or "no names"
+
+
+def judge_names(host: str, path: str, wanted: Mapping[str, int | None],
+                live: Mapping[str, int | None] | None) -> Check:
+    """The names (and bearer expiries) in the host's credential file against the wanted ones."""
+    ok = live is not None and dict(live) == dict(wanted)
+    return Check(host, FILE_NAMES, "(all)", "READ", path, _names_text(wanted), _names_text(live), ok,
+                 "" if ok else "the credential file differs from the inventory and secrets file: rerun the deploy")
+
+
+def credentials_entry(wanted: Mapping[str, int | None], live: Mapping[str, int | None] | None,
+                      revoked: Sequence[str]) -> dict:
+    """The report's view of one host's credentials: names only, never values or hashes."""
+    return {
+        "wanted": sorted(wanted),
+        "live": sorted(live) if live is not None else None,
+        "revoked": sorted(revoked),
+        "expires": {n: e for n, e in sorted(wanted.items()) if e},
+    }
+
+
+def host_report(host: str, settings: Settings, checks: Sequence[Check], summary_lines: Sequence[str],
+                credentials: dict | None = None) -> dict:
     """One host's entry of the JSON report."""
     return {
         "ok": all(c.ok for c in checks),
@@ -233,6 +260,7 @@ def host_report(host: str, settings: Settings, checks: Sequence[Check], summary_
         "model": settings.models[0] if settings.models else None,
         "summary": list(summary_lines),
         "failed": sum(1 for c in checks if not c.ok),
+        "credentials": credentials,
         "checks": [asdict(c) for c in checks],
     }
 

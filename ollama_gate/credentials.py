@@ -97,4 +97,3 @@ def _key_line(secret: Secret) -> str:
 def keys_content(keys: Mapping[str, Secret]) -> str:
     """The bearer key file: ``name:sha256hex[:expires_unix]`` per line, sorted by name."""
     return _KEYS_HEADER + "".join(_key_line(keys[name]) for name in sorted(keys))
-

@@ -74,6 +74,32 @@ class CredentialFileContents(FactBase):
         return "".join(line + "\n" for line in output)
 
 
+class CredentialNames(FactBase):
+    """
+    The names in a credential file, with the expiry (Unix seconds) a bearer key line
+    carries, or None when the file is absent. Only names and expiries leave the host,
+    never a hash: the verification shows what the host accepts beside what is wanted.
+
+    .. code:: python
+
+        {"alice": None, "ci-runner": 1801267200}
+    """
+
+    def command(self, path: str) -> str:
+        return (f"if [ -f '{path}' ]; then awk -F: '/^[^#]/ && NF >= 2 {{print \"name\", $1, $3}}' '{path}'; "
+                "else echo '__ABSENT__'; fi")
+
+    def process(self, output: list[str]) -> dict[str, int | None] | None:
+        if output == ["__ABSENT__"]:
+            return None
+        names: dict[str, int | None] = {}
+        for line in output:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "name":
+                names[parts[1]] = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+        return names
+
+
 @dataclass
 class StackState:
     # service -> (state, config hash label) of the project's containers

@@ -12,10 +12,14 @@ from typing import Iterable, Mapping, Sequence
 from pyinfra import host, logger
 from pyinfra.api import operation
 
+from .. import auth
 from ..config import HostConfig
+from ..layout import layout_of
 from ..facts.http import HttpProbes, curl_batch_config
+from ..facts.stack import CredentialNames
 from ..secrets_file import Secret, load_secrets, secrets_path
-from ..checks import Check, Probe, base_url, host_report, judge, plan, run_report, summary
+from ..checks import (Check, Probe, base_url, credentials_entry, host_report, judge, judge_names, plan, run_report,
+                      summary)
 from ..gateway import backend_probes, backend_state, backend_url, backends_report, pool_summary
 from .util import fail_host
 
@@ -122,14 +126,24 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
                 backend_url(backend, tls=False), insecure=False)
     checks = _settled(host.name, s, plan(s, cfg.credentials, _flatten(retired)), url, insecure)
 
+    # What the host's credential file holds (names only), beside what is wanted.
+    mode = auth.mode_of(s)
+    file_path = layout_of(s).auth_file(mode.credential_file)
+    wanted = mode.file_entries(cfg.credentials)
+    live = host.get_fact(CredentialNames, path=file_path)
+    checks.append(judge_names(host.name, file_path, wanted, live))
+
     address = host.data.get("ssh_hostname") or host.name
     lines = summary(host.name, str(address), s, cfg.credentials)
+    live_text = ", ".join(sorted(live)) if live is not None else "no credential file"
+    lines.append(f"Credentials:     on the host: {live_text or 'none'}; wanted: {', '.join(sorted(wanted)) or 'none'}"
+                 + (f"; revoked: {', '.join(cfg.revoked)}" if cfg.revoked else ""))
     if cfg.gateway is not None:
         lines += pool_summary(cfg.gateway.pool, {n: backend_state(c) for n, c in backend_checks.items()})
         checks = [c for name in backend_checks for c in backend_checks[name]] + checks
     path = report_path_for(s, report_path)
     if path is not None:
-        entry = host_report(host.name, s, checks, lines)
+        entry = host_report(host.name, s, checks, lines, credentials_entry(wanted, live, cfg.revoked))
         if cfg.gateway is not None:
             entry["role"] = "gateway"
             entry["backends"] = backends_report(cfg.gateway.pool, False, backend_checks)

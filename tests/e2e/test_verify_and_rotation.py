@@ -21,7 +21,7 @@ from .helpers import (RequestLoop, all_secret_values, auth_header, cli, containe
 
 ALL_CREDENTIALS = ("--data", "auth_credentials=[]")
 CHECKS = {"credential-accepted", "wrong-credential-refused", "no-credential-refused", "admin-route-forbidden",
-          "generate-returns-text"}
+          "generate-returns-text", "credential-file-names"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,6 +60,11 @@ def test_deploy_verifies_every_host_and_reports_for_ci(deployed, tmp_path):
         assert [c["credential"] for c in accepted] == [c["name"] for c in h["credentials"]]
         assert all(c["actual"] == "200" and "gemma3:1b" in c["detail"] for c in accepted)
         assert entry["model"] == "gemma3:1b"
+        # The live names in the host's credential file, beside the wanted ones.
+        names = [c["name"] for c in h["credentials"]]
+        assert entry["credentials"] == {"wanted": names, "live": names, "revoked": [], "expires": {}}
+        assert f"[{h['name']}]   Credentials:     on the host: {', '.join(names)}; wanted: {', '.join(names)}" \
+            in result.output
         # The ThingsBoard summary, in the report and in the output.
         auth = "Basic" if h["auth_mode"] == "basic" else "Token"
         assert f"[{h['name']}]   Authentication:  {auth}" in result.output
