@@ -43,9 +43,8 @@ RETIRED_KEEP = 3  # old values kept per name
 NAME_MAX_LENGTH = 64
 # `check` warns this long before a credential expires.
 EXPIRY_WARNING = dt.timedelta(days=14)
-# Hand-typed values zxcvbn can guess in fewer tries than this are refused (about 40 bits;
-# zxcvbn's top score starts at 1e10, but {SSHA} is a fast hash). Generated values are far
-# above it (192 or 256 random bits).
+# Hand-typed values zxcvbn can guess in fewer tries than this are refused (zxcvbn's top
+# score starts at 1e10, but {SSHA} is a fast hash). Generated values are far above it.
 MIN_GUESSES_LOG10 = 12
 UTC = dt.timezone.utc
 
@@ -409,8 +408,8 @@ def assign(secrets: SecretsFile, mode: str, names: tuple[str, ...]) -> Assignmen
             continue
         other = next((s for m, s in SECTIONS.items() if m != mode and n in secrets.section(m)), None)
         if other is not None:
-            errors.append(f"auth_credentials: {n!r} is under '{other}:', but auth_mode '{mode}' "
-                          f"takes names from '{section_name}:'")
+            errors.append(f"auth_credentials: {n!r} not found under '{section_name}:' (auth_mode '{mode}'); "
+                          f"it is under '{other}:', which another auth mode uses")
         else:
             errors.append(f"auth_credentials: {n!r} not found under '{section_name}:' in "
                           f"{str(secrets.path)!r}{did_you_mean(n, [*section, *gone])}")

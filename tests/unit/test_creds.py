@@ -183,7 +183,7 @@ def test_assign_revokes_removed_and_expired_names_and_suggests_names(tmp_path):
     with pytest.raises(ConfigError) as exc:
         assign(s, "basic", ("alcie",))
     assert "not found under 'users:'" in str(exc.value) and "did you mean 'alice'?" in str(exc.value)
-    with pytest.raises(ConfigError, match="is under 'keys:'"):
+    with pytest.raises(ConfigError, match="it is under 'keys:'"):
         assign(s, "basic", ("ci",))
 
 
