@@ -86,11 +86,12 @@ class CredentialNames(FactBase):
     """
 
     def command(self, path: str) -> str:
-        return (f"if [ -f '{path}' ]; then awk -F: '/^[^#]/ && NF >= 2 {{print \"name\", $1, $3}}' '{path}'; "
-                "else echo '__ABSENT__'; fi")
+        # "file" first: an empty file is an answer too ({}), not a missing one (None).
+        return (f"if [ -f '{path}' ]; then echo file; awk -F: '/^[^#]/ && NF >= 2 {{print \"name\", $1, $3}}' "
+                f"'{path}'; else echo '__ABSENT__'; fi")
 
     def process(self, output: list[str]) -> dict[str, int | None] | None:
-        if output == ["__ABSENT__"]:
+        if output == ["__ABSENT__"] or "file" not in output:
             return None
         names: dict[str, int | None] = {}
         for line in output:
