@@ -8,6 +8,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from typing_extensions import override
+
 from pyinfra.api import FactBase
 
 from ..layout import AUTH_SUBDIR, PROXY_SUBDIR, TLS_SUBDIR
@@ -17,7 +19,7 @@ from .models import OllamaModels
 from .stack import ComposeStack, CredentialFileContents, PortState, StackFiles
 from .system import FileDigests, InstalledPackages
 
-class MemoryTotal(FactBase):
+class MemoryTotal(FactBase[int | None]):
     """
     Returns the host's memory in MB (MemTotal of /proc/meminfo), or None when unknown.
     Read from /proc, not vmstat: minimal hosts lack procps.
@@ -27,9 +29,11 @@ class MemoryTotal(FactBase):
         15953
     """
 
+    @override
     def command(self) -> str:
         return "awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || true"
 
+    @override
     def process(self, output: list[str]) -> int | None:
         lines = [line.strip() for line in output if line.strip()]
         if not lines or not lines[0].isdigit():
@@ -59,10 +63,11 @@ def config_digest_command(stack_dir: str) -> str:
             "| LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64)")
 
 
-class HostLock(FactBase):
+class HostLock(FactBase[dict]):
     """
-    Take this run's lock on the host (``flock`` on a file in /run/lock), waiting at most
-    ``wait`` seconds. The lock is held by a small background process that lives as long as
+    Returns whether this run holds the host's lock, taking it (``flock`` on a file in
+    /run/lock) and waiting at most ``wait`` seconds. The lock is held by a small background
+    process that lives as long as
     the run's SSH connection (the first ancestor that is not a shell or sudo): it ends
     when the run ends, is interrupted or is killed, so a killed run never leaves a lock.
     A second deploy to the same host waits, then gets who holds it and since when.
@@ -76,6 +81,7 @@ class HostLock(FactBase):
         {"held": False, "since": "2026-11-27T16:10:03Z from 10.0.0.5", "waited": 120}
     """
 
+    @override
     def command(self, stack_dir: str, wait: int = 120) -> str:
         lock = shlex.quote(lock_path(stack_dir))
         return (
@@ -93,6 +99,7 @@ class HostLock(FactBase):
             f"else echo \"lock busy {int(wait)} $(cat {lock}.info 2>/dev/null)\"; fi; rm -f \"$r\""
         )
 
+    @override
     def process(self, output: list[str]) -> dict:
         for line in output:
             if line == "lock held":
@@ -120,9 +127,9 @@ def loaded_is_on_disk(runtime) -> bool:
     return bool(runtime.loaded) and runtime.loaded == runtime.on_disk
 
 
-class ProxyLoaded(FactBase):
+class ProxyLoaded(FactBase[ProxyRuntime]):
     """
-    What the running proxy has loaded compared with what is on disk: the digest of the
+    Returns what the running proxy has loaded compared with what is on disk: the digest of the
     config set it last loaded (recorded by the reload) and of the set on disk, and the bind
     mounts that no longer point at the directory on disk (a removed or replaced ``auth/``:
     the container keeps the deleted directory until it is re-created).
@@ -137,6 +144,7 @@ class ProxyLoaded(FactBase):
 
     default = ProxyRuntime
 
+    @override
     def command(self, stack_dir: str, container: str) -> str:
         record = shlex.quote(f"{stack_dir}/{LOADED_RECORD}")
         c = shlex.quote(container)
@@ -155,6 +163,7 @@ class ProxyLoaded(FactBase):
             "fi; true"
         )
 
+    @override
     def process(self, output: list[str]) -> ProxyRuntime:
         runtime = ProxyRuntime()
         for line in output:
@@ -199,9 +208,9 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
     return parts
 
 
-class HostState(FactBase):
+class HostState(FactBase[dict]):
     """
-    Every fact a deploy decides on, in ONE command (a round trip each would make a rerun
+    Returns every fact a deploy decides on, read in ONE command (a round trip each would make a rerun
     over a WAN link slow): the smaller facts' own commands one after the other, each
     section parsed by that fact's own ``process``. The run's lock (``HostLock``) is taken
     first; when another run holds it, nothing else is read (that run may be changing it).
@@ -215,6 +224,7 @@ class HostState(FactBase):
 
     default = dict
 
+    @override
     def command(self, **kwargs) -> str:
         script = []
         for section, cls, args in host_state_parts(**kwargs):
@@ -226,6 +236,7 @@ class HostState(FactBase):
                 script.append('[ -n "$og_held" ] || exit 0')
         return "; ".join(script)
 
+    @override
     def process(self, output: list[str]) -> dict:
         lines: dict[str, list[str]] = {}
         current = None

@@ -6,6 +6,8 @@ import json
 import shlex
 from io import StringIO
 
+from typing_extensions import override
+
 from pyinfra.api import FactBase
 
 # Lines curl and the shell add after the response, so that status and exit code are data.
@@ -70,9 +72,9 @@ def curl_batch_config(requests) -> SecretStdin:
         _request_config(i, *request) for i, request in enumerate(requests)))
 
 
-class HttpProbes(FactBase):
+class HttpProbes(FactBase[list[dict | None]]):
     """
-    Several HTTP requests from the host in ONE command: a single curl reads all of them
+    Returns the answers to several HTTP requests from the host, made in ONE command: a single curl reads all of them
     from its standard input (``_stdin=curl_batch_config(...)``), so a verification is one
     round trip however many credentials it proves, and no credential is an argument.
     The answers are in the order asked, each shaped like ``HttpProbe``'s (``None`` for a
@@ -85,13 +87,16 @@ class HttpProbes(FactBase):
         [{"status": 200, "models": ["gemma3:1b"], ...}, {"status": 401, ...}]
     """
 
+    @override
     def requires_command(self, requests: list[str]) -> str:
         return "curl"
 
+    @override
     def command(self, requests: list[str]) -> str:
         # The exit code is printed per request (%{exitcode}): a refused connection is an answer.
         return "curl -sS -K -; true"
 
+    @override
     def process(self, output: list[str]) -> list[dict | None]:
         answers: dict[int, dict] = {}
         region: list[str] = []
@@ -108,9 +113,9 @@ class HttpProbes(FactBase):
         return [answers.get(i) for i in range(count)]
 
 
-class HttpProbe(FactBase):
+class HttpProbe(FactBase[dict]):
     """
-    One HTTP request from the host, made by curl. Credentials are never arguments: pass
+    Returns the answer to one HTTP request from the host, made by curl. Credentials are never arguments: pass
     ``_stdin=curl_config(authorization)`` (read by ``curl -K -``). ``status`` is 0 when
     nothing answered (``curl_exit`` says why: 7 refused, 28 timed out, 35/60 TLS).
     JSON bodies are parsed: ``models`` are the names of ``/api/tags``, ``response`` the
@@ -135,10 +140,12 @@ class HttpProbe(FactBase):
         }
     """
 
+    @override
     def requires_command(self, url: str, method: str = "GET", body: str | None = None,
                          max_time: int = 30, insecure: bool = False) -> str:
         return "curl"
 
+    @override
     def command(self, url: str, method: str = "GET", body: str | None = None,
                 max_time: int = 30, insecure: bool = False) -> str:
         args = ["curl", "-sS", "-D", "-", "-K", "-", "--max-time", str(int(max_time)),
@@ -153,6 +160,7 @@ class HttpProbe(FactBase):
         # The exit code is printed, not returned: a refused connection is an answer here.
         return " ".join(shlex.quote(a) for a in args) + f'; echo "{EXIT_MARK} $?"'
 
+    @override
     def process(self, output: list[str]) -> dict:
         lines = [line.rstrip("\r") for line in output]
         result: dict = {"status": 0, "www_authenticate": [], "content_type": None,

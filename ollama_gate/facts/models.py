@@ -9,7 +9,7 @@ from typing_extensions import override
 from pyinfra.api import FactBase
 
 
-class OllamaModels(FactBase):
+class OllamaModels(FactBase[list | None]):
     """
     Returns the names of the models in an Ollama container, as ``ollama list`` prints them
     (``NAME  ID  SIZE  MODIFIED`` columns). ``None`` when the container is missing or Ollama
@@ -38,9 +38,9 @@ class OllamaModels(FactBase):
         return [line.split()[0] for line in lines[1:]]
 
 
-class ModelFiles(FactBase):
+class ModelFiles(FactBase[dict]):
     """
-    The blobs (name -> size) and manifests (path -> sha256) in the models volume, read on
+    Returns the blobs (name -> size) and manifests (path -> sha256) in the models volume, read on
     the host through the volume's mount point, so neither a running container nor tools in
     the Ollama image are needed. Empty when the volume does not exist yet.
 

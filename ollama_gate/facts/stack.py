@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
+
+from typing_extensions import override
 
 from pyinfra.api import FactBase
 
@@ -19,9 +22,9 @@ class FileState:
     sha256: str | None = None
 
 
-class StackFiles(FactBase):
+class StackFiles(FactBase[dict[str, FileState]]):
     """
-    Every file and directory in the stack directory (two levels deep), in one round trip:
+    Returns every file and directory in the stack directory (two levels deep), in one round trip:
 
     .. code:: python
 
@@ -33,14 +36,16 @@ class StackFiles(FactBase):
 
     default = dict
 
+    @override
     def command(self, stack_dir: str) -> str:
-        # The paths are checked by the settings (no spaces or quotes), so plain quoting suffices.
+        d = shlex.quote(stack_dir)
         return (
-            f"if [ -d '{stack_dir}' ]; then "
-            f"find '{stack_dir}' -maxdepth 2 \\( -type f -o -type d \\) -printf '%y %m %U %G %p\\n'; "
-            f"find '{stack_dir}' -maxdepth 2 -type f -exec sha256sum {{}} +; fi || true"
+            f"if [ -d {d} ]; then "
+            f"find {d} -maxdepth 2 \\( -type f -o -type d \\) -printf '%y %m %U %G %p\\n'; "
+            f"find {d} -maxdepth 2 -type f -exec sha256sum {{}} +; fi || true"
         )
 
+    @override
     def process(self, output: list[str]) -> dict[str, FileState]:
         files: dict[str, FileState] = {}
         sums: dict[str, str] = {}
@@ -59,15 +64,18 @@ class StackFiles(FactBase):
         return files
 
 
-class CredentialFileContents(FactBase):
+class CredentialFileContents(FactBase[str | None]):
     """
-    The text of a credential file (hashes or digests only, never a secret), or None.
+    Returns the text of a credential file (hashes or digests only, never a secret), or None.
     The deploy keeps .htpasswd lines whose hash still verifies, so reruns change nothing.
     """
 
+    @override
     def command(self, path: str) -> str:
-        return f"if [ -f '{path}' ]; then cat '{path}'; else echo '__ABSENT__'; fi"
+        p = shlex.quote(path)
+        return f"if [ -f {p} ]; then cat {p}; else echo '__ABSENT__'; fi"
 
+    @override
     def process(self, output: list[str]) -> str | None:
         if output == ["__ABSENT__"]:
             return None
@@ -124,9 +132,9 @@ def stack_up_to_date(stack: StackState) -> bool:
     )
 
 
-class PortState(FactBase):
+class PortState(FactBase[StackState]):
     """
-    Who listens on a port, and which host ports the project's proxy publishes now (the
+    Returns who listens on a port, and which host ports the project's proxy publishes now (the
     preflight's question, without asking Compose for hashes).
 
     .. code:: python
@@ -136,13 +144,15 @@ class PortState(FactBase):
 
     default = StackState
 
+    @override
     def command(self, project: str, port: int) -> str:
         return (
             "if command -v docker >/dev/null 2>&1; then "
-            f"docker port '{container_name(project, 'proxy')}' 2>/dev/null | sed 's/^/published /'; fi; "
+            f"docker port {shlex.quote(container_name(project, 'proxy'))} 2>/dev/null | sed 's/^/published /'; fi; "
             + _LISTEN.format(port=port, port_hex=f"{port:04X}")
         )
 
+    @override
     def process(self, output: list[str]) -> StackState:
         return _parse_stack(output)
 
@@ -177,9 +187,9 @@ def _parse_stack(output: list[str]) -> StackState:
     return state
 
 
-class ComposeStack(FactBase):
+class ComposeStack(FactBase[StackState]):
     """
-    The Compose project's containers and the configuration hashes the current compose
+    Returns the Compose project's containers and the configuration hashes the current compose
     file asks for (the same comparison `docker compose up` makes before recreating).
     Absent Docker gives an empty state.
 
@@ -190,17 +200,20 @@ class ComposeStack(FactBase):
 
     default = StackState
 
+    @override
     def command(self, stack_dir: str, project: str) -> str:
         compose_file = HostLayout(stack_dir, project).compose_file
         return (
             "if command -v docker >/dev/null 2>&1; then "
-            f"docker ps -a --filter 'label=com.docker.compose.project={project}' --format "
+            f"docker ps -a --filter {shlex.quote('label=com.docker.compose.project=' + project)} --format "
             "'container {{.Label \"com.docker.compose.service\"}} {{.State}} "
             "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null; "
-            f"if [ -f '{compose_file}' ]; then "
-            f"docker compose --project-directory '{stack_dir}' -f '{compose_file}' config --hash '*' "
+            f"if [ -f {shlex.quote(compose_file)} ]; then "
+            f"docker compose --project-directory {shlex.quote(stack_dir)} -f {shlex.quote(compose_file)} "
+            "config --hash '*' "
             "2>/dev/null | sed 's/^/wanted /'; fi; fi; true"
         )
 
+    @override
     def process(self, output: list[str]) -> StackState:
         return _parse_stack(output)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shlex
 
+from typing_extensions import override
+
 from pyinfra.api import FactBase
 
 
-class InstalledPackages(FactBase):
+class InstalledPackages(FactBase[list]):
     """
-    Which of the given Debian packages are installed, asking dpkg about those names only
+    Returns which of the given Debian packages are installed, asking dpkg about those names only
     (pyinfra's ``DebPackages`` lists every package of the system, a few hundred lines).
 
     + packages: package names
@@ -21,6 +23,7 @@ class InstalledPackages(FactBase):
 
     default = list
 
+    @override
     def command(self, packages: list) -> str:
         if not packages:
             return "true"
@@ -28,6 +31,7 @@ class InstalledPackages(FactBase):
         # One line per known name: "<name> <status abbreviation>"; "ii" is installed.
         return f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null || true"
 
+    @override
     def process(self, output: list[str]) -> list:
         installed = set()
         for line in output:
@@ -37,9 +41,9 @@ class InstalledPackages(FactBase):
         return sorted(installed)
 
 
-class FileDigests(FactBase):
+class FileDigests(FactBase[dict]):
     """
-    SHA-256 of each given path that is a file, ``"directory"`` for a directory; absent
+    Returns the SHA-256 of each given path that is a file, ``"directory"`` for a directory; absent
     paths are left out.
 
     + paths: absolute paths (checked settings or constants: no quotes, no spaces)
@@ -51,6 +55,7 @@ class FileDigests(FactBase):
 
     default = dict
 
+    @override
     def command(self, paths: list) -> str:
         if not paths:
             return "true"
@@ -58,6 +63,7 @@ class FileDigests(FactBase):
         return (f"for p in {quoted}; do if [ -d \"$p\" ]; then echo \"directory $p\"; "
                 "elif [ -f \"$p\" ]; then sha256sum \"$p\"; fi; done; true")
 
+    @override
     def process(self, output: list[str]) -> dict:
         digests = {}
         for line in output:

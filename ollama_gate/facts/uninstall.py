@@ -3,7 +3,10 @@ stack directory (read by uninstall.py)."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
+
+from typing_extensions import override
 
 from pyinfra.api import FactBase
 
@@ -26,9 +29,9 @@ class GateOnHost:
         return bool(self.containers or self.networks or self.volumes) or self.stack_dir != "absent"
 
 
-class GateResources(FactBase):
+class GateResources(FactBase[GateOnHost]):
     """
-    The Docker objects Compose labelled with the project (containers, networks, volumes)
+    Returns the Docker objects Compose labelled with the project (containers, networks, volumes)
     and the state of the stack directory. Nothing of a gate: all empty and "absent",
     also when Docker is not installed.
 
@@ -41,21 +44,23 @@ class GateResources(FactBase):
 
     default = GateOnHost
 
+    @override
     def command(self, project: str, stack_dir: str) -> str:
-        # Names are checked by the settings (a-z0-9_- and plain paths): plain quoting suffices.
-        label = f"label=com.docker.compose.project={project}"
+        label = shlex.quote(f"label=com.docker.compose.project={project}")
+        d = shlex.quote(stack_dir)
         compose_file = HostLayout(stack_dir, project).compose_file
         return (
             "if command -v docker >/dev/null 2>&1; then "
-            f"docker ps -a --filter '{label}' --format 'container {{{{.Names}}}}' 2>/dev/null; "
-            f"docker network ls --filter '{label}' --format 'network {{{{.Name}}}}' 2>/dev/null; "
-            f"docker volume ls --filter '{label}' --format 'volume {{{{.Name}}}}' 2>/dev/null; fi; "
-            f"if [ -e '{stack_dir}' ]; then "
-            f"if head -n 1 '{compose_file}' 2>/dev/null | grep -q '^{MANAGED_MARK}' "
-            f"|| [ -z \"$(ls -A '{stack_dir}' 2>/dev/null)\" ]; then echo 'dir ours'; "
+            f"docker ps -a --filter {label} --format 'container {{{{.Names}}}}' 2>/dev/null; "
+            f"docker network ls --filter {label} --format 'network {{{{.Name}}}}' 2>/dev/null; "
+            f"docker volume ls --filter {label} --format 'volume {{{{.Name}}}}' 2>/dev/null; fi; "
+            f"if [ -e {d} ]; then "
+            f"if head -n 1 {shlex.quote(compose_file)} 2>/dev/null | grep -q '^{MANAGED_MARK}' "
+            f"|| [ -z \"$(ls -A {d} 2>/dev/null)\" ]; then echo 'dir ours'; "
             "else echo 'dir foreign'; fi; fi; true"
         )
 
+    @override
     def process(self, output: list[str]) -> GateOnHost:
         gate = GateOnHost()
         for line in output:
