@@ -82,9 +82,9 @@ class CredentialFileContents(FactBase[str | None]):
         return "".join(line + "\n" for line in output)
 
 
-class CredentialNames(FactBase):
+class CredentialNames(FactBase[dict[str, int | None] | None]):
     """
-    The names in a credential file, with the expiry (Unix seconds) a bearer key line
+    Returns the names in a credential file, with the expiry (Unix seconds) a bearer key line
     carries, or None when the file is absent. Only names and expiries leave the host,
     never a hash: the verification shows what the host accepts beside what is wanted.
 
@@ -93,11 +93,14 @@ class CredentialNames(FactBase):
         {"alice": None, "ci-runner": 1801267200}
     """
 
+    @override
     def command(self, path: str) -> str:
         # "file" first: an empty file is an answer too ({}), not a missing one (None).
-        return (f"if [ -f '{path}' ]; then echo file; awk -F: '/^[^#]/ && NF >= 2 {{print \"name\", $1, $3}}' "
-                f"'{path}'; else echo '__ABSENT__'; fi")
+        p = shlex.quote(path)
+        return (f"if [ -f {p} ]; then echo file; awk -F: '/^[^#]/ && NF >= 2 {{print \"name\", $1, $3}}' "
+                f"{p}; else echo '__ABSENT__'; fi")
 
+    @override
     def process(self, output: list[str]) -> dict[str, int | None] | None:
         if output == ["__ABSENT__"] or "file" not in output:
             return None
