@@ -7,6 +7,7 @@ ollama_gate/ that can be read alone. Every host's settings and secrets are check
 before the first operation runs on any host.
 """
 
+from functools import cache
 from pathlib import Path
 
 from pyinfra import host, inventory
@@ -16,7 +17,7 @@ from ollama_gate.config import config_for_host
 from ollama_gate.facts.host import MemoryTotal
 from ollama_gate.gateway import service_auth_conf
 from ollama_gate.layout import layout_of
-from ollama_gate.operations import docker, endpoint, images, models, snapshot, stack, system, tls
+from ollama_gate.operations import credentials, docker, endpoint, images, models, snapshot, stack, system, tls
 from ollama_gate.operations.snapshot import known
 from ollama_gate.settings import resolve_local_path
 
@@ -74,12 +75,16 @@ stack.directory(name="Ensure the proxy config directory exists.", path=lay.proxy
 stack.directory(name="Ensure the credentials directory exists.", path=lay.auth_dir, stack_dir=d,
                 mode=0o750, gid=gid)
 
+# A pure function of the secrets (.htpasswd salts are HMACs under the installation key):
+# nothing is read back from the host, so no hash is ever in pyinfra's output.
+credential_text = cache(lambda: mode.render_credentials(cfg.credentials, s, key=cfg.installation_key))
+credentials.changes_reported(
+    name="Say which credential names change (names only, never values).",
+    path=cred_path, content=credential_text, stack_dir=d,
+)
 stack.file(
     name="Write the credential file of the auth mode (names only in output, never values).",
-    path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
-    # A pure function of the secrets (.htpasswd salts are HMACs under the installation key):
-    # nothing is read back from the host, so no hash is ever in pyinfra's output.
-    content=lambda: mode.render_credentials(cfg.credentials, s, key=cfg.installation_key),
+    path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=True, content=credential_text,
 )
 stale = [lay.auth_file(other.credential_file) for other in auth.MODES.values() if other is not mode]
 service_auth = lay.auth_file(proxy.SERVICE_AUTH_FILENAME)

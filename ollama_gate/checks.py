@@ -73,7 +73,8 @@ class Check:
 
 
 def base_url(settings: Settings) -> str:
-    """The proxy's URL as the host itself reaches it."""
+    """The proxy's URL as the host itself reaches it: where the verification runs ("verified
+    at"), not what clients use (``client_url``, the summary's Base URL)."""
     scheme = "https" if settings.proxy_tls != "off" else "http"
     address = ipaddress.ip_address(settings.proxy_bind)
     if address.is_unspecified:
@@ -206,20 +207,25 @@ def judge_all(host: str, settings: Settings, probes: Sequence[Probe], answers: S
     return [judge(host, settings, p, a) for p, a in zip(probes, answers)]
 
 
-def summary(host: str, address: str, settings: Settings, credentials: Mapping[str, Secret]) -> list[str]:
-    """The lines a person copies into ThingsBoard's Ollama form (secrets by name only)."""
+def client_url(settings: Settings, address: str) -> str:
+    """The Base URL clients use: proxy_public_url, else the host's address (``address``, its
+    ssh_hostname or name; proxy_bind when bound to one address) and proxy_port."""
     scheme = "https" if settings.proxy_tls != "off" else "http"
     if settings.proxy_bind not in ("0.0.0.0", "::"):
         address = settings.proxy_bind
     if ":" in address and not address.startswith("["):
         address = f"[{address}]"
+    return settings.proxy_public_url.rstrip("/") or f"{scheme}://{address}:{settings.proxy_port}"
+
+
+def summary(host: str, address: str, settings: Settings, credentials: Mapping[str, Secret]) -> list[str]:
+    """The lines a person copies into ThingsBoard's Ollama form (secrets by name only)."""
     m = auth.mode_of(settings)
     names = ", ".join(sorted(credentials)) or "none"
     how = (f"{m.summary_label} ({m.client_hint} of one of: {names}; "
            f"{m.value_kind}s under '{m.section}:' in the secrets file)")
-    url = settings.proxy_public_url.rstrip("/") or f"{scheme}://{address}:{settings.proxy_port}"
     return [
-        f"Base URL:        {url}",
+        f"Base URL:        {client_url(settings, address)}",
         f"Authentication:  {how}",
         f"Model ID:        {settings.models[0] if settings.models else '(no model configured)'}",
     ]
@@ -251,12 +257,14 @@ def credentials_entry(wanted: Mapping[str, int | None], live: Mapping[str, int |
 
 
 def host_report(host: str, settings: Settings, checks: Sequence[Check], summary_lines: Sequence[str],
-                credentials: dict | None = None) -> dict:
-    """One host's entry of the JSON report."""
+                credentials: dict | None = None, address: str | None = None) -> dict:
+    """One host's entry of the JSON report: ``base_url`` is what clients use (the summary's
+    Base URL), ``verified_at`` where the host's own checks reached its proxy."""
     return {
         "ok": all(c.ok for c in checks),
         "auth_mode": settings.auth_mode,
-        "base_url": base_url(settings),
+        "base_url": client_url(settings, address or host),
+        "verified_at": base_url(settings),
         "model": settings.models[0] if settings.models else None,
         "summary": list(summary_lines),
         "failed": sum(1 for c in checks if not c.ok),

@@ -143,23 +143,24 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
         checks = [c for name in backend_checks for c in backend_checks[name]] + checks
     path = report_path_for(s, report_path)
     if path is not None:
-        entry = host_report(host.name, s, checks, lines, credentials_entry(wanted, live, cfg.revoked))
+        entry = host_report(host.name, s, checks, lines, credentials_entry(wanted, live, cfg.revoked),
+                            address=str(address))
         if cfg.gateway is not None:
             entry["role"] = "gateway"
             entry["backends"] = backends_report(cfg.gateway.pool, False, backend_checks)
         _write_report(path, host.name, entry)
+        host.log(f"verification report written to {path}")
 
     failed = [c for c in checks if not c.ok]
     if failed:
         for c in failed[:-1]:
             host.log_styled(f"verification failed: {c.message()}", fg="red", log_func=logger.error)
-        if path is not None:
-            host.log(f"verification report: {path}", logger.error)
         # The other hosts still finish their own verification.
         yield from fail_host(f"verification failed: {failed[-1].message()}")
         return
 
-    host.log_styled(f"endpoint verified: {len(checks)} checks passed at {url}", fg="green")
+    host.log_styled(f"endpoint verified: {len(checks)} checks passed; verified at {url} "
+                    "(from the host itself; clients use the Base URL below)", fg="green")
     for line in lines:
         host.log(f"  {line}")
     host.noop(f"endpoint verified ({len(checks)} checks)")

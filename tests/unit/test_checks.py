@@ -2,6 +2,7 @@
 
 import base64
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -203,6 +204,10 @@ def test_report_is_ok_only_when_every_host_passed():
     a = v.host_report("a", BASIC, [ok], ["Base URL: x"])
     b = v.host_report("b", BASIC, [ok, bad], [])
     assert a["ok"] and not b["ok"] and b["failed"] == 1
+    # Both URLs, labelled: what clients use, and where the host's own checks reached the proxy.
+    public = v.host_report("a", replace(BASIC, proxy_public_url="https://llm.example.com"), [ok], [], address="10.0.0.5")
+    assert (public["base_url"], public["verified_at"]) == ("https://llm.example.com", "http://127.0.0.1:8880")
+    assert v.host_report("a", BASIC, [ok], [], address="10.0.0.5")["base_url"] == "http://10.0.0.5:8880"
     assert b["checks"][1] == {"host": "b", "check": v.NONE_REFUSED, "credential": "(none)", "method": "GET",
                               "path": "/api/tags", "expected": "401", "actual": "200", "ok": False, "detail": ""}
     assert v.run_report(["a"], {"a": a})["ok"]

@@ -93,3 +93,16 @@ def test_installation_key_is_appended_once_and_kept(tmp_path):
     path.write_text(original + 'installation_key: "not-hex"\n')
     with pytest.raises(Exception, match="64 hex digits"):
         load_secrets(path)
+
+
+def test_a_rotation_names_the_changed_credentials_only():
+    from ollama_gate.operations.credentials import name_changes
+
+    before = htpasswd_content(USERS, "ssha", KEY)
+    digests = {line.split(":", 1)[0]: hashlib.sha256(line.encode()).hexdigest()
+               for line in before.splitlines() if not line.startswith("#")}
+    after = htpasswd_content({**{k: v for k, v in USERS.items() if k != "carol"},
+                              "bob": Secret("bob", "a-brand-new-password-xyz"),
+                              "dave": Secret("dave", "dave-password-0123456789")}, "ssha", KEY)
+    assert name_changes(digests, after) == {"added": ["dave"], "changed": ["bob"], "removed": ["carol"]}
+    assert name_changes(digests, before) == {"added": [], "changed": [], "removed": []}
