@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
+
+from typing_extensions import override
+
 from pyinfra.api import FactBase
 
 
-class CredentialLineDigests(FactBase):
+class CredentialLineDigests(FactBase[dict]):
     """
-    Each credential line's name and the SHA-256 of the whole line, never the line itself:
-    enough to say which names a rerun changes, nothing to guess passwords from (the hash and
-    its salt stay on the host). Empty when the file does not exist.
+    Returns each credential line's name and the SHA-256 of the whole line, never the line
+    itself: enough to say which names a rerun changes, nothing to guess passwords from (the
+    hash and its salt stay on the host). Empty when the file does not exist.
 
     + path: the credential file
 
@@ -20,15 +24,17 @@ class CredentialLineDigests(FactBase):
 
     default = dict
 
+    @override
     def command(self, path: str) -> str:
-        # The path is checked by the settings (no quotes or spaces).
+        quoted = shlex.quote(path)
         return (
-            f"if [ -f '{path}' ]; then while IFS= read -r line; do case \"$line\" in '#'*|'') continue;; esac; "
+            f"if [ -f {quoted} ]; then while IFS= read -r line; do case \"$line\" in '#'*|'') continue;; esac; "
             "printf '%s %s\\n' \"${line%%:*}\" \"$(printf '%s' \"$line\" | sha256sum | cut -c1-64)\"; "
-            f"done < '{path}'; fi; true"
+            f"done < {quoted}; fi; true"
         )
 
-    def process(self, output: list[str]) -> dict[str, str]:
+    @override
+    def process(self, output) -> dict:
         out = {}
         for line in output:
             name, _, digest = line.strip().rpartition(" ")
