@@ -52,7 +52,7 @@ def _check(args) -> int:
     for name, cfg in checked.configs.items():
         revoked = f"; revoked: {', '.join(cfg.revoked)}" if cfg.revoked else ""
         print(f"{name}: ok ({cfg.settings.auth_mode}, {len(cfg.credentials)} credential(s): "
-              f"{', '.join(cfg.credentials)}{revoked})")
+              f"{', '.join(cfg.credentials) or 'none'}{revoked})")
     print()
     print("\n".join(checked.matrix))
     for warning in checked.warnings:

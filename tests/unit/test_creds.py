@@ -253,7 +253,7 @@ def test_check_prints_matrix_warnings_and_takes_data(tmp_path):
     inv.write_text("hosts = [('h1', {'auth_credentials': ['alice']}), ('h2', {'auth_credentials': ['bob']})]\n")
     r = ollama_gate("check", str(inv), secrets=secrets, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "h2: ok (basic, 0 credential(s): ; revoked: bob)" in r.stdout
+    assert "h2: ok (basic, 0 credential(s): none; revoked: bob)" in r.stdout
     assert "access: credential names x hosts" in r.stdout
     assert "warning: 'carol' (users:) is assigned to no host" in r.stderr
     assert "warning: h2: has no valid credential" in r.stderr
