@@ -243,6 +243,7 @@ class RecordingUpstream:
     # connection without answering (a backend that dies after receiving the request);
     # "unavailable" answers 503 (an ollama-gate backend whose Ollama is not reachable);
     # "failed" answers 502 (a backend whose Ollama failed after getting the request);
+    # "refuse" answers 401 (a backend that does not accept the gateway's credential);
     # "die-streaming" streams two chunks of ?stream=N and then drops the connection.
     behavior = "ok"
     # Seconds before answering a non-streamed request (a backend busy generating).
@@ -277,8 +278,8 @@ class RecordingUpstream:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if upstream.behavior in ("unavailable", "failed"):
-                    self.send_response(503 if upstream.behavior == "unavailable" else 502)
+                if upstream.behavior in ("unavailable", "failed", "refuse"):
+                    self.send_response({"unavailable": 503, "failed": 502, "refuse": 401}[upstream.behavior])
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return

@@ -44,10 +44,10 @@ def healthy(backends):
 
 @pytest.fixture(scope="module")
 def start_gateway(start_gate):
-    def start(members, *, mode="basic", credentials=HTPASSWD, **pool_args):
+    def start(members, *, mode="basic", credentials=HTPASSWD, fail_limit=1000, **pool_args):
         pool = Pool(backends=tuple(Backend(name, f"127.0.0.1:{port}", weight) for name, port, weight in members),
                     **pool_args)
-        return start_gate(settings_for(mode, auth_fail_limit=1000), label="gateway", credentials=credentials,
+        return start_gate(settings_for(mode, auth_fail_limit=fail_limit), label="gateway", credentials=credentials,
                           pool=pool, service_auth=service_auth_conf(Secret("gateway-service", SERVICE)))
 
     return start
@@ -261,3 +261,16 @@ def test_a_backend_says_503_only_when_its_ollama_got_nothing(backends, behavior,
         assert request(gate.port, headers=ALICE)[0] == status
     finally:
         gate.cleanup()
+
+
+def test_a_backend_refusing_the_service_credential_is_a_502_not_the_clients_fault(start_gateway, backends):
+    r = backends[1]
+    r.behavior = "refuse"
+    gate = start_gateway([("wrong-key", r.port, 1)], fail_limit=3)
+    # More than the failed-login limit (3) would allow if these counted against the client.
+    assert [request(gate.port, headers=ALICE)[0] for _ in range(6)] == [502] * 6
+    r.behavior = "ok"
+    assert request(gate.port, headers=ALICE)[0] == 200
+    # The gateway's own refusals are still 401 with the challenge.
+    status, headers, _ = request(gate.port)
+    assert status == 401 and harness.header_values(headers, "WWW-Authenticate") == ['Basic realm="ollama-gate"']
