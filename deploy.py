@@ -44,7 +44,7 @@ snapshot.declare(
 )
 
 # --- Preflight: stop before changing anything ------------------------------------------
-stack.preflight_port(
+stack.port_available(
     name=f"Check that port {s.proxy_port} is free or already ours.",
     stack_dir=d, project=s.stack_project, port=s.proxy_port, bind=s.proxy_bind,
 )
@@ -58,7 +58,7 @@ docker.daemon_options(
     name="Ensure Docker daemon options are set, restarting Docker only if they changed.",
     options=s.docker_daemon_options,
 )
-system.packages(
+system.apt_packages(
     name="Ensure curl and CA certificates are installed (the verification uses curl on the host).",
     packages=packages,
 )
@@ -113,7 +113,7 @@ proxy_ops = [
                stack_dir=d, mode=0o640, gid=gid, keep_previous=True)
     for filename, text in sorted(proxy_files.items())
 ]
-cleanup = stack.absent_files(
+cleanup = stack.files_absent(
     name="Remove files the current settings no longer use, and uploads an interrupted run left.",
     paths=stale, stack_dir=d, only={lay.proxy_dir: sorted(proxy_files)})
 
@@ -130,7 +130,7 @@ images_op = images.present(
     refs=[s.proxy_image] if gateway is not None else list(s.images), source=s.images_source,
     archive_dir=s.images_archive_dir,
 )
-up = stack.up(
+up = stack.running(
     name="Ensure the Compose stack runs as configured.",
     stack_dir=d, project=s.stack_project, changed_by=[compose_file, images_op],
     proxy_container=lay.proxy_container,
@@ -139,7 +139,7 @@ up = stack.up(
 # After `up` too: nginx resolves the ollama service at (re)load, and a re-created Ollama
 # container may have a new address. Also whenever the proxy has not loaded what is on disk
 # (a run killed before its reload), whatever this run changed.
-stack.reload_proxy(
+stack.proxy_loaded(
     name="Reload the proxy unless it has loaded the config on disk (nginx -t first).",
     container=lay.proxy_container, conf_dir=lay.proxy_dir, stack_dir=d,
     changed_by=[*proxy_ops, *service_ops, *tls_ops, cleanup, up],

@@ -37,7 +37,7 @@ def _version(value: str) -> str | None:
     return value.removeprefix("v")
 
 
-class DockerHost(FactBase[dict]):
+class DockerSetup(FactBase[dict]):
     """
     Returns what installing and checking Docker needs, gathered in one command.
     Values that are absent on the host are ``None`` (or ``False``).

@@ -13,10 +13,10 @@ from typing_extensions import override
 from pyinfra.api import FactBase
 
 from ..layout import AUTH_SUBDIR, PROXY_SUBDIR, TLS_SUBDIR
-from .docker import DockerHost
+from .docker import DockerSetup
 from .images import DockerImageRefs
 from .models import OllamaModels
-from .stack import ComposeStack, CredentialFileContents, PortState, StackFiles
+from .stack import ComposeStack, CredentialFileContents, PortHolders, StackFiles
 from .system import FileDigests, InstalledPackages
 
 class MemoryTotal(FactBase[int | None]):
@@ -192,10 +192,10 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
     """(section, fact class, its arguments) of every fact HostState answers, lock first."""
     parts = [
         ("lock", HostLock, {"stack_dir": stack_dir, "wait": lock_wait}),
-        ("docker", DockerHost, {}),
+        ("docker", DockerSetup, {}),
         ("packages", InstalledPackages, {"packages": list(packages)}),
         ("paths", FileDigests, {"paths": list(paths)}),
-        ("port", PortState, {"project": project, "port": port}),
+        ("port", PortHolders, {"project": project, "port": port}),
         ("files", StackFiles, {"stack_dir": stack_dir}),
         ("compose", ComposeStack, {"stack_dir": stack_dir, "project": project}),
         ("images", DockerImageRefs, {}),

@@ -135,17 +135,27 @@ def stack_up_to_date(stack: StackState) -> bool:
     )
 
 
-class PortState(FactBase[StackState]):
+@dataclass
+class PortHolding:
+    """Who holds a port: whatever listens on it, and the ports this stack's proxy publishes."""
+
+    # ss's process column of whatever listens ("" when nothing does)
+    port_listener: str = ""
+    # host ports the project's proxy container publishes now
+    published: list = field(default_factory=list)
+
+
+class PortHolders(FactBase[PortHolding]):
     """
     Returns who listens on a port, and which host ports the project's proxy publishes now (the
     preflight's question, without asking Compose for hashes).
 
     .. code:: python
 
-        StackState(port_listener='users:(("sshd",pid=82,fd=6))', published=[8880])
+        PortHolding(port_listener='users:(("sshd",pid=82,fd=6))', published=[8880])
     """
 
-    default = StackState
+    default = PortHolding
 
     @override
     def command(self, project: str, port: int) -> str:
@@ -156,8 +166,9 @@ class PortState(FactBase[StackState]):
         )
 
     @override
-    def process(self, output: list[str]) -> StackState:
-        return _parse_stack(output)
+    def process(self, output: list[str]) -> PortHolding:
+        stack = _parse_stack(output)
+        return PortHolding(port_listener=stack.port_listener or "", published=stack.published)
 
 
 # What listens on a port: ss where it exists, else /proc/net/tcp (state 0A = LISTEN).

@@ -12,7 +12,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.operations import apt, files, systemd
 
-from ollama_gate.facts.docker import DockerHost
+from ollama_gate.facts.docker import DockerSetup
 from ollama_gate.facts.system import FileDigests
 from ollama_gate.operations.snapshot import fresh, known
 from ollama_gate.operations.system import packages_with_update
@@ -69,7 +69,7 @@ def _system_name(os_info) -> str:
 
 
 def engine_plan(os_info, method: str) -> EnginePlan:
-    """Decide how to install Docker on a host from its ``DockerHost`` fact, or refuse.
+    """Decide how to install Docker on a host from its ``DockerSetup`` fact, or refuse.
 
     Raises ``DockerPlanError`` (a message naming docker_install_method and what to use instead)
     for an unknown method, an unsupported system, Debian 12 with "distro" (Compose v1 only), or
@@ -172,7 +172,7 @@ def engine(method: str = "official"):
         )
     """
 
-    info = known(DockerHost)
+    info = known(DockerSetup)
     try:
         plan = engine_plan(info, method)
     except DockerPlanError as e:
@@ -259,6 +259,12 @@ def group_members(users: list[str] | tuple = ()):
     """
     Add users to the ``docker`` group (they keep their other groups).
 
+    Not pyinfra's ``server.user(user, groups=["docker"], append=True)``: that reads the
+    ``Users`` fact (every account of the host, another round trip) and, with its default
+    ``present=True``, would create a user that does not exist; the docker group's members
+    come from the run's one read (``DockerSetup``), and ``usermod -aG`` is what
+    ``server.user`` runs too.
+
     + users: names of existing users (``docker_users``)
 
     **Example:**
@@ -275,11 +281,11 @@ def group_members(users: list[str] | tuple = ()):
         host.noop("no users to add to the docker group")
         return
 
-    members = known(DockerHost)["docker_group"] or []
+    members = known(DockerSetup)["docker_group"] or []
     missing = [user for user in users if user not in members]
     if missing:
         # Asked again before changing: installing Docker earlier in this run makes the group.
-        members = fresh(DockerHost)["docker_group"] or []
+        members = fresh(DockerSetup)["docker_group"] or []
         missing = [user for user in users if user not in members]
     if not missing:
         host.noop(f"users {', '.join(users)} are already in the docker group")

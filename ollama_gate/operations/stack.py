@@ -16,13 +16,13 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from ..facts.host import LOADED_RECORD, ProxyLoaded, config_digest_command, loaded_is_on_disk
 from ..layout import HostLayout
-from ..facts.stack import ComposeStack, PortState, StackFiles, stack_up_to_date
+from ..facts.stack import ComposeStack, PortHolders, StackFiles, stack_up_to_date
 from . import snapshot
 from .snapshot import fresh, known
 from .util import fail_host
 
 # The suffixes of files a deploy leaves only while it runs: an upload not yet renamed over
-# its file, and the config the proxy had loaded before this run's change (see reload_proxy).
+# its file, and the config the proxy had loaded before this run's change (see proxy_loaded).
 STAGED = ".ollama-gate-new"
 PREVIOUS = ".previous"
 
@@ -37,6 +37,9 @@ def directory(path: str, stack_dir: str, mode: int = 0o755, gid: int = 0):
     """
     Ensure a directory of the stack exists, owned by root and group ``gid`` (numeric, as
     the proxy container's worker group has no name on the host).
+
+    Not pyinfra's ``files.directory``: that takes a group name and reads a ``Directory``
+    fact per path; these directories' state comes from one ``StackFiles`` read.
 
     + path: the directory
     + stack_dir: the stack directory (the fact is read once for all of it)
@@ -70,6 +73,13 @@ def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int 
     """
     Ensure a file of the stack has exactly ``content``, root-owned with group ``gid``.
 
+    Not pyinfra's ``files.put``: the group is numeric (a gid of the proxy image, no name on
+    the host), the file is replaced by an atomic rename (nginx reads credential files on
+    every request and must never see half of one), ``sensitive`` keeps the content out of
+    ``--diff`` entirely, and every stack file's state comes from one ``StackFiles`` read
+    instead of a ``File`` and ``Sha256File`` fact per file. The diff itself is pyinfra's
+    (``FileContents`` and ``generate_color_diff``).
+
     + path: the file
     + content: the wanted text (rendered locally), or a function giving it, called inside
       the operation: what it reads from the host (the current file, the host's memory) is
@@ -79,7 +89,7 @@ def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int 
     + gid: numeric group
     + sensitive: never show the content, not even with --diff (credential files)
     + keep_previous: copy the current file to ``<path>.previous`` before replacing it,
-      so a config that fails ``nginx -t`` can be put back (see ``reload_proxy``)
+      so a config that fails ``nginx -t`` can be put back (see ``proxy_loaded``)
 
     **Example:**
 
@@ -126,7 +136,7 @@ def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int 
 
 
 @operation()
-def absent_files(paths: Sequence[str], stack_dir: str, only: Mapping[str, Sequence[str]] | None = None):
+def files_absent(paths: Sequence[str], stack_dir: str, only: Mapping[str, Sequence[str]] | None = None):
     """
     Remove stack files that the current settings no longer use (the other mode's
     credential file, a TLS directory after TLS was turned off, files of ``only``'s
@@ -136,7 +146,7 @@ def absent_files(paths: Sequence[str], stack_dir: str, only: Mapping[str, Sequen
     + paths: files that must not exist
     + stack_dir: the stack directory
     + only: directory of the stack -> the only file names it may hold (``.previous`` files
-      are ``reload_proxy``'s)
+      are ``proxy_loaded``'s)
     """
     files = known(StackFiles, stack_dir=stack_dir)
     present = [p for p in paths if p in files]
@@ -151,7 +161,7 @@ def absent_files(paths: Sequence[str], stack_dir: str, only: Mapping[str, Sequen
 
 def unexpected_files(stack_dir: str, directory: str, wanted) -> list[str]:
     """Names of files in ``directory`` (of the stack) that are not in ``wanted`` (left by an
-    older version or another mode); ``.previous`` backups are handled by ``reload_proxy``."""
+    older version or another mode); ``.previous`` backups are handled by ``proxy_loaded``."""
     prefix = f"{directory}/"
     files = known(StackFiles, stack_dir=stack_dir)
     return sorted(
@@ -162,7 +172,7 @@ def unexpected_files(stack_dir: str, directory: str, wanted) -> list[str]:
 
 
 @operation()
-def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = (), proxy_container: str = ""):
+def running(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = (), proxy_container: str = ""):
     """
     Bring the Compose project up when its file or images changed, or when its containers
     are not running with the configuration the file describes; re-create the proxy when
@@ -178,7 +188,7 @@ def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = (), p
 
     .. code:: python
 
-        stack.up(name="Start the Compose stack.", stack_dir="/opt/ollama-gate",
+        stack.running(name="Start the Compose stack.", stack_dir="/opt/ollama-gate",
                  project="ollama-gate", changed_by=[compose_file])
     """
     stack = known(ComposeStack, stack_dir=stack_dir, project=project)
@@ -201,7 +211,7 @@ def up(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = (), p
 
 
 @operation()
-def reload_proxy(container: str, conf_dir: str, stack_dir: str, changed_by: Sequence[OperationMeta] = ()):
+def proxy_loaded(container: str, conf_dir: str, stack_dir: str, changed_by: Sequence[OperationMeta] = ()):
     """
     Make the running proxy load the config set on disk: ``nginx -t`` first, then a
     reload, then a record of what it loaded (``{stack_dir}/.proxy-loaded``, a digest of
@@ -221,7 +231,7 @@ def reload_proxy(container: str, conf_dir: str, stack_dir: str, changed_by: Sequ
 
     .. code:: python
 
-        stack.reload_proxy(name="Reload the proxy.", container="ollama-gate-proxy",
+        stack.proxy_loaded(name="Reload the proxy.", container="ollama-gate-proxy",
                            conf_dir="/opt/ollama-gate/proxy", stack_dir="/opt/ollama-gate",
                            changed_by=[conf])
     """
@@ -251,7 +261,7 @@ def reload_proxy(container: str, conf_dir: str, stack_dir: str, changed_by: Sequ
 
 
 @operation()
-def preflight_port(stack_dir: str, project: str, port: int, bind: str):
+def port_available(stack_dir: str, project: str, port: int, bind: str):
     """
     Stop before changing anything if another deploy holds this host (the run's lock,
     taken by the HostState read), or if the published port is taken by something that is
@@ -270,7 +280,7 @@ def preflight_port(stack_dir: str, project: str, port: int, bind: str):
             f"another deploy is running on this host since {lock['since']} (waited {lock['waited']} s "
             "for it to finish); rerun when it has")
         return
-    stack = known(PortState, project=project, port=port)
+    stack = known(PortHolders, project=project, port=port)
     ours = port in stack.published  # this stack's proxy already publishes it
     if stack.port_listener and not ours:
         yield from fail_host(

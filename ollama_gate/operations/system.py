@@ -1,4 +1,8 @@
-"""System packages the gate needs on its hosts beside Docker (curl, for verification)."""
+"""System packages the gate needs on its hosts beside Docker (curl, for verification).
+
+apt only: the supported hosts are Debian and Ubuntu (anything else is refused before a
+command runs), so the operation says so in its name rather than pretending to be
+pyinfra's package-manager-neutral ``server.packages``."""
 
 from __future__ import annotations
 
@@ -27,9 +31,16 @@ def packages_with_update(packages):
 
 
 @operation()
-def packages(packages: list[str]):
+def apt_packages(packages: list[str]):
     """
-    Ensure Debian/Ubuntu packages are installed.
+    Ensure Debian/Ubuntu packages are installed, with apt.
+
+    pyinfra's ``apt.packages`` installs them; what is ours is the decision around it.
+    ``apt.packages(update=True)`` would run ``apt-get update`` on every run (or whenever
+    its cache is older than ``cache_time``), so a no-change rerun would change something
+    and need the network; here ``apt-get update`` runs only when a package is missing,
+    and dpkg is asked about these names only (pyinfra's ``DebPackages`` lists every
+    package of the host), from the run's one HostState read.
 
     + packages: package names
 
@@ -37,6 +48,6 @@ def packages(packages: list[str]):
 
     .. code:: python
 
-        system.packages(name="Ensure curl is installed.", packages=["curl"])
+        system.apt_packages(name="Ensure curl is installed.", packages=["curl"])
     """
     yield from packages_with_update(packages)

@@ -19,7 +19,7 @@ broken = stack.file(
     path=f"{conf_dir}/{CONF_FILENAME}", content="this is not an nginx directive;\n",
     stack_dir=s.stack_dir, mode=0o640, gid=auth.mode_of(s).worker_gid, keep_previous=True,
 )
-stack.reload_proxy(
+stack.proxy_loaded(
     name="Reload the proxy unless it has loaded the config on disk (nginx -t first).",
     container=f"{s.stack_project}-proxy", conf_dir=conf_dir, stack_dir=s.stack_dir, changed_by=[broken],
 )
