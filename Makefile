@@ -12,10 +12,11 @@ TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io open
 .PHONY: models-archive venv deps demo demo-fleet test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table
 
 venv: $(VENV)/.installed
+# The pinned requirements, then this project editable: the `ollama-gate` command runs this
+# checkout from any directory.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements.txt
-	# The `ollama-gate` command, editable: it runs this checkout from any directory.
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 

@@ -479,6 +479,8 @@ class _Edit:
                                "the file is unchanged"]) from None
         if self.doc is None:
             self.doc = CommentedMap()
+        # New sections put before the installation key, with the comments that preceded it.
+        self._before_key: list[tuple[str, str]] = []
 
     def section(self, section: str, create: bool = True):
         from ruamel.yaml.comments import CommentedMap
@@ -488,6 +490,14 @@ class _Edit:
                 return None
             if section in self.doc:
                 self.doc[section] = CommentedMap()
+            elif INSTALLATION_KEY in self.doc:
+                # A new section goes before the installation key, and so do the comments
+                # that precede that key (ruamel keeps them after the entry before it).
+                keys = list(self.doc)
+                index = keys.index(INSTALLATION_KEY)
+                rest = _split_trailing(*_tail_of(self.doc, keys[index - 1])) if index else ""
+                self.doc.insert(index, section, CommentedMap())
+                self._before_key.append((section, rest))
             else:
                 _append(self.doc, section, CommentedMap())
             self.expected[section] = {}
@@ -527,6 +537,8 @@ class _Edit:
         self.expected[RETIRED][name] = (list(self.expected[RETIRED].get(name) or []) + [str(old)])[-RETIRED_KEEP:]
 
     def save(self) -> None:
+        for section, rest in self._before_key:
+            _give_trailing(*_tail_of(self.doc, section), rest)
         if not self.doc.get(INSTALLATION_KEY):
             # Made on the first write, kept on every later one (see ensure_installation_key).
             from ruamel.yaml.scalarstring import DoubleQuotedScalarString

@@ -264,3 +264,16 @@ def test_check_prints_matrix_warnings_and_takes_data(tmp_path):
     bad = ollama_gate("check", str(inv), "--data", "proxy_port=0", secrets=secrets, cwd=tmp_path)
     assert bad.returncode == 1 and "h1: proxy_port:" in bad.stderr
     assert not any(v in r.stdout + r.stderr + d.stdout + d.stderr for v in PW.values())
+
+
+def test_a_new_section_goes_before_the_installation_key_and_its_comment(tmp_path):
+    path = tmp_path / "s.yml"
+    path.write_text(f"users:\n  alice: \"{PW['alice']}\"\n")
+    assert sf.ensure_installation_key(path)
+    before = path.read_text()
+    sf.add(path, "keys", "ci")
+    sf.remove(path, "alice")
+    lines = path.read_text().splitlines()
+    assert [line.split(":")[0] for line in lines if line and not line.startswith((" ", "#"))] == \
+        ["users", "keys", "retired", "installation_key"]
+    assert lines[-2].startswith("# Per-installation key") and lines[-1] == before.splitlines()[-1]
