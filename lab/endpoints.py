@@ -54,7 +54,7 @@ def check_host(host: dict, state: dict, wait: float = 30) -> list[str]:
         wrong = "wrong-" + value[::-1]
         bad = status_of(url, auth_header(mode, cred["name"], wrong))
         if bad != 401:
-            problems.append(f"wrong {('password' if mode == 'basic' else 'key')}: "
+            problems.append(f"wrong {auth.mode(mode).value_kind}: "
                             f"expected 401, got {bad or 'no answer'}")
     none = status_of(url, None)
     if none != 401:
@@ -79,17 +79,13 @@ def describe(host: dict, state: dict, model: str) -> str:
     secrets = os.path.relpath(state["secrets_file"], PROJECT_DIR)
     secret_cmd = f"$({_python()} -m lab secret {cred})"
     body = f"'{{\"model\": \"{model}\", \"prompt\": \"Say hello\", \"stream\": false}}'"
-    if mode == "basic":
-        auth = f'-u "{cred}:{secret_cmd}"'
-        tb_auth = (f"Basic; username: {cred}; password: the value of '{cred}' under "
-                   f"'users:' in {secrets}")
-    else:
-        auth = f'-H "Authorization: Bearer {secret_cmd}"'
-        tb_auth = f"Token; token: the value of '{cred}' under 'keys:' in {secrets}"
+    m = auth.mode(mode)
+    curl_auth = m.curl_option(cred, secret_cmd)
+    tb_auth = f"{m.summary_label}; {m.thingsboard_fields(cred)} under '{m.section}:' in {secrets}"
     return "\n".join([
         f"{host['name']}  ({mode})  {host['proxy_url']}",
         f"  curl (from {PROJECT_DIR}):",
-        f"    curl -sS {auth} {host['proxy_url']}/api/generate -d {body}",
+        f"    curl -sS {curl_auth} {host['proxy_url']}/api/generate -d {body}",
         "  ThingsBoard AI model (provider Ollama):",
         f"    Base URL:        {host['proxy_url']}",
         f"    Authentication:  {tb_auth}",

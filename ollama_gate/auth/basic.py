@@ -51,6 +51,12 @@ class Basic(AuthMode):
     def authorization(self, name: str, value: str) -> str:
         return "Basic " + base64.b64encode(f"{name}:{value}".encode("utf-8")).decode("ascii")
 
+    def curl_option(self, name: str, value_expr: str) -> str:
+        return f'-u "{name}:{value_expr}"'
+
+    def thingsboard_fields(self, name: str) -> str:
+        return f"username: {name}; password: the value of '{name}'"
+
     def wrong_credential(self, names: list[str]) -> tuple[str, str]:
         # A known user with a wrong password (or an unknown user when there is none).
         user = names[0] if names else "ollama-gate-verify"

@@ -61,6 +61,12 @@ class Bearer(AuthMode):
     def authorization(self, name: str, value: str) -> str:
         return f"Bearer {value}"
 
+    def curl_option(self, name: str, value_expr: str) -> str:
+        return f'-H "Authorization: Bearer {value_expr}"'
+
+    def thingsboard_fields(self, name: str) -> str:
+        return f"token: the value of '{name}'"
+
     def wrong_credential(self, names: list[str]) -> tuple[str, str]:
         return "(random key)", ""
 

@@ -105,6 +105,14 @@ class AuthMode:
         """The Authorization header value a client sends for credential ``name``."""
         raise NotImplementedError
 
+    def curl_option(self, name: str, value_expr: str) -> str:
+        """curl's option for credential ``name`` whose value is the shell text ``value_expr``."""
+        raise NotImplementedError
+
+    def thingsboard_fields(self, name: str) -> str:
+        """What goes in ThingsBoard's form for credential ``name`` (after ``summary_label``)."""
+        raise NotImplementedError
+
     def wrong_credential(self, names: list[str]) -> tuple[str, str]:
         """(label, name) of the wrong credential the verification tries with a random value."""
         raise NotImplementedError

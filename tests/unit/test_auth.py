@@ -34,6 +34,7 @@ def test_every_mode_is_complete(mode):
     assert mode.new_value() != value
     assert mode.summary_label and mode.client_hint and mode.value_kind
     assert mode.challenge("r") != "" and 'realm="r"' in mode.refusal("r")
+    assert "alice" in mode.thingsboard_fields("alice") and "$V" in mode.curl_option("alice", "$V")
 
 
 def test_modes_do_not_share_what_tells_them_apart():
@@ -75,7 +76,7 @@ def test_no_mode_name_literal_outside_the_auth_package():
     pattern = re.compile("[\"'](" + "|".join(map(re.escape, auth.MODE_NAMES)) + ")[\"']")
     found = []
     paths = [*(PROJECT_DIR / "ollama_gate").rglob("*.py"), PROJECT_DIR / "deploy.py", PROJECT_DIR / "verify.py",
-             *(PROJECT_DIR / "templates").rglob("*.j2")]
+             PROJECT_DIR / "uninstall.py", *(PROJECT_DIR / "templates").rglob("*.j2")]
     assert len(paths) > 20
     for path in paths:
         if (PROJECT_DIR / "ollama_gate" / "auth") in path.parents:
