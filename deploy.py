@@ -49,14 +49,18 @@ stack.port_available(
     stack_dir=d, project=s.stack_project, port=s.proxy_port, bind=s.proxy_bind,
 )
 
+system.users_exist(name="Check that the users of docker_users exist.", users=list(s.docker_users),
+                   setting="docker_users")
+
 # --- Docker engine ---------------------------------------------------------------------
 docker.engine(
-    name=f"Ensure Docker Engine and Compose v2 are installed ({s.docker_install_method}), started and enabled.",
+    name=f"Ensure Docker Engine and Compose v2 are installed ({s.docker_install_method}) and enabled.",
     method=s.docker_install_method,
 )
-docker.daemon_options(
-    name="Ensure Docker daemon options are set, restarting Docker only if they changed.",
-    options=s.docker_daemon_options,
+# After the install (dockerd checks the options), before anything needs the engine running.
+docker.daemon(
+    name="Ensure Docker runs with the daemon options (checked by dockerd first; restarted only if they changed).",
+    options=s.docker_daemon_options, manage_file=s.docker_install_method != "none",
 )
 system.apt_packages(
     name="Ensure curl and CA certificates are installed (the verification uses curl on the host).",
@@ -122,7 +126,8 @@ compose_file = stack.file(name="Write the Compose file.", path=lay.compose_file,
                               s, gateway=gateway is not None,
                               host_memory_mb=known(MemoryTotal)
                               if s.ollama_memory_limit == "auto" and gateway is None else None),
-                          stack_dir=d, mode=0o644)
+                          # kept until the proxy has loaded the config: a failed reload puts both back
+                          stack_dir=d, mode=0o644, keep_previous=True)
 
 # --- Images and the running stack -----------------------------------------------------
 images_op = images.present(

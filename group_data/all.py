@@ -62,9 +62,10 @@ images_archive_dir = "images"
 # "official": Docker's apt repository. "distro": the distribution's packages.
 # "none": Docker is managed elsewhere; only checked.
 docker_install_method = "official"
-# Users added to the docker group.
+# Users added to the docker group (each must exist on the host: checked first).
 docker_users: list = []
-# Written to /etc/docker/daemon.json when not empty; a change restarts the engine.
+# Written to /etc/docker/daemon.json once `dockerd --validate` accepts it; a change restarts
+# the engine; {} removes the file (unless docker_install_method = "none").
 docker_daemon_options: dict = {}
 
 # --- Compose stack --------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import auth
 from . import secrets_file as secrets_mod
-from .config import check_inventory, inventory_groups, inventory_hosts
+from .config import check_pyinfra_inventory
 from .settings import ConfigError
 
 
@@ -48,7 +48,7 @@ def _check(args) -> int:
     # pyinfra's inventory loader expects a state to exist, as under the pyinfra CLI.
     with ctx_state.use(State(config=Config())):
         inventory = make_inventory(args.inventory, override_data=override or None, cwd=os.getcwd())
-    checked = check_inventory(inventory_hosts(inventory), base_dir=Path.cwd(), groups=inventory_groups(inventory))
+    checked = check_pyinfra_inventory(inventory, base_dir=Path.cwd())
     for name, cfg in checked.configs.items():
         revoked = f"; revoked: {', '.join(cfg.revoked)}" if cfg.revoked else ""
         print(f"{name}: ok ({cfg.settings.auth_mode}, {len(cfg.credentials)} credential(s): "

@@ -10,13 +10,50 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from . import auth
 from .secrets_file import Secret
 from .model_names import model_key
 from .settings import Settings
+
+REPORT_ENV = "OLLAMA_GATE_REPORT"
+
+
+def report_path_for(settings: Settings, report_path: str | None = None) -> Path | None:
+    """Where the JSON report goes: the argument, else $OLLAMA_GATE_REPORT, else verify_report."""
+    value = report_path or os.environ.get(REPORT_ENV) or settings.verify_report
+    return Path(value).expanduser().resolve() if value else None
+
+
+def report_path_error(settings: Settings) -> str | None:
+    """Why the report could not be written where it goes (checked before any host is
+    touched, so a run is never lost to a report path), naming the setting that chose it."""
+    path = report_path_for(settings)
+    if path is None:
+        return None
+    setting = REPORT_ENV if os.environ.get(REPORT_ENV) else "verify_report"
+    if path.is_dir():
+        return f"{setting}: {str(path)!r} is a directory; give the path of a .json file"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # the report's directories are made when it is written
+    if not parent.is_dir():
+        return f"{setting}: cannot write the report to {str(path)!r}: {str(parent)!r} is not a directory"
+    try:  # the only sure test, as root too (read-only file systems, /proc, /sys)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+        if path.exists():
+            with open(path, "a"):
+                pass
+    except OSError as e:
+        return f"{setting}: cannot write the report to {str(path)!r}: {e.strerror or e}"
+    return None
+
 
 # Check names (the report's "check" field and the failure messages).
 ACCEPTED = "credential-accepted"

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from . import auth
+from . import auth, outcomes
+from .checks import report_path_error
 from .gateway import Backend, Fleet, Pool, backend_address, plan_fleet
+from .inventory_checks import group_conflicts, unknown_data_keys
 from .secrets_file import (EXPIRY_WARNING, SECTIONS, UTC, Secret, SecretsFile, assign, ensure_installation_key,
                            expiry_text, load_secrets, secrets_path)
 from .secrets_file import add as add_secret
@@ -135,6 +137,9 @@ def check_inventory(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
         for gw, members in fleet.pools.items():
             if gw in configs and all(m in configs for m in members):
                 configs[gw] = _with_pool(configs[gw], [configs[m] for m in members], data_of, secrets)
+    for name, s in settings.items():
+        if (err := report_path_error(s)) is not None:
+            errors.append(f"{name}: {err}")
     if errors:
         raise ConfigError(errors)
     assert secrets is not None
@@ -289,6 +294,22 @@ def inventory_groups(inventory) -> dict[str, list[str]]:
     return {host.name: list(host.groups or ()) for host in inventory}
 
 
+def check_pyinfra_inventory(inventory, base_dir: Path) -> Checked:
+    """``check_inventory`` of a pyinfra Inventory, plus what only the inventory shows: a
+    host whose groups disagree on a setting (an error) and --data keys nothing reads (a
+    warning). Raises one ConfigError listing every problem."""
+    errors = group_conflicts(inventory)
+    try:
+        checked = check_inventory(inventory_hosts(inventory), base_dir=base_dir,
+                                  groups=inventory_groups(inventory))
+    except ConfigError as e:
+        errors += e.errors
+    if errors:
+        raise ConfigError(errors)
+    checked.warnings[:0] = unknown_data_keys(inventory)
+    return checked
+
+
 _checked: dict[str, HostConfig] | None = None
 
 
@@ -301,9 +322,10 @@ def config_for_host(host, inventory) -> HostConfig:
         from pyinfra import logger
         from pyinfra.api.exceptions import PyinfraError
 
+        from pyinfra import logger
+
         try:
-            checked = check_inventory(inventory_hosts(inventory), base_dir=Path.cwd(),
-                                      groups=inventory_groups(inventory))
+            checked = check_pyinfra_inventory(inventory, base_dir=Path.cwd())
         except ConfigError as e:
             raise PyinfraError(
                 f"ollama-gate: {len(e.errors)} problem(s) in the settings or secrets; "
@@ -313,6 +335,10 @@ def config_for_host(host, inventory) -> HostConfig:
         for warning in checked.warnings:
             logger.warning(f"ollama-gate: {warning}")
         _checked = checked.configs
+        # From here on the run ends with a line for every host of the inventory.
+        outcomes.install(host.state, inventory)
+        for name, cfg in _checked.items():
+            outcomes.expect(name, cfg.settings.verify_enabled)
     return _checked[host.name]
 
 

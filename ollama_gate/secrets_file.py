@@ -294,15 +294,35 @@ def _entry(section: str, name: str, raw: Any, errors: list[str]) -> tuple[Any, d
     return raw["value"], expires, True
 
 
+def read_secrets_text(path: Path) -> str:
+    """The secrets file's text; a ConfigError saying what is wrong with the path otherwise
+    (never quoting the file's content)."""
+    if path.is_dir():
+        raise ConfigError([f"{ENV_VAR}: {str(path)!r} is a directory; give the path of the secrets "
+                           "YAML file itself"])
+    if not path.exists():
+        raise ConfigError([_missing_file(path)])
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError([f"{ENV_VAR}: the secrets file {str(path)!r} cannot be read "
+                           f"({e.strerror or e})"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError([f"{ENV_VAR}: the secrets file {str(path)!r} is not UTF-8 text (line {line}, "
+                           f"column {column}); save it as UTF-8"]) from None
+
+
 def load_secrets(path: Path | None = None, password_min_length: int = 20,
                  now: dt.datetime | None = None) -> SecretsFile:
     """Read and check the secrets file; raises ConfigError naming every problem.
     Entries whose expiry is not after ``now`` go to ``expired``, not to their section."""
     path = Path(path) if path else secrets_path()
     now = now or dt.datetime.now(UTC)
-    if not path.is_file():
-        raise ConfigError([_missing_file(path)])
-    raw = _parse_yaml(path.read_text(encoding="utf-8"), path) or {}
+    raw = _parse_yaml(read_secrets_text(path), path) or {}
     if not isinstance(raw, dict):
         raise ConfigError([f"{ENV_VAR}: {str(path)!r} must be a mapping with 'users:' and/or 'keys:'"])
 

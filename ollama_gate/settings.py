@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import PROJECT_DIR, auth
+from . import PROJECT_DIR, auth, provided_tls
 from .credentials import HASHERS
 from .image_names import image_ref_error
 from .images import archive_path
@@ -319,10 +319,16 @@ def setting_error(name: str, value: Any) -> str | None:
     return _CHECKS[name](value)
 
 
+def _pyinfra_key(key: str) -> bool:
+    # pyinfra's docker connector reads docker_identifier etc.: not a typo of ours.
+    from .inventory_checks import is_pyinfra_key
+    return is_pyinfra_key(key)
+
+
 def _unknown_settings(data: Mapping[str, Any]) -> list[str]:
     errors = []
     for key in data:
-        if key.startswith(CONCERN_PREFIXES) and key not in SETTING_NAMES:
+        if key.startswith(CONCERN_PREFIXES) and key not in SETTING_NAMES and not _pyinfra_key(key):
             close = difflib.get_close_matches(key, SETTING_NAMES, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             errors.append(f"{key}: not an ollama-gate setting{hint}")
@@ -372,11 +378,17 @@ def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
     if v["models_source"] == "local":
         errors += _local_models_errors(v["models"], v["models_local_path"], base_dir)
     if v["proxy_tls"] == "provided":
+        missing = []
         for name in ("proxy_tls_cert", "proxy_tls_key"):
             if not v[name]:
                 errors.append(f"{name}: proxy_tls is 'provided', so give the local path of the PEM file")
+                missing.append(name)
             elif not _local_path(v[name], base_dir).is_file():
                 errors.append(f"{name}: no such local file {str(_local_path(v[name], base_dir))!r}")
+                missing.append(name)
+        if not missing:
+            errors += provided_tls.check(_local_path(v["proxy_tls_cert"], base_dir),
+                                         _local_path(v["proxy_tls_key"], base_dir))
     if v["images_source"] == "archive":
         active = (v["images_ollama"], v[auth.mode(v["auth_mode"]).image_setting])
         for ref in active:

@@ -22,7 +22,9 @@ DOCKER_HOST_COMMAND = (
     'echo "compose=$(docker compose version --short 2>/dev/null)"; '
     'echo "service_active=$(systemctl is-active docker.service 2>/dev/null)"; '
     'echo "service_enabled=$(systemctl is-enabled docker.service 2>/dev/null)"; '
-    'echo "docker_group=$(getent group docker 2>/dev/null)" || true'
+    'echo "docker_group=$(getent group docker 2>/dev/null)"; '
+    "echo \"daemon_json=$(sha256sum < /etc/docker/daemon.json 2>/dev/null | cut -d' ' -f1)\"; "
+    'echo "daemon_json_present=$(test -e /etc/docker/daemon.json && echo yes)" || true'
 )
 
 
@@ -55,6 +57,7 @@ class DockerSetup(FactBase[dict]):
             "service_active": True,
             "service_enabled": True,
             "docker_group": ["alice"],         # members, None when there is no docker group
+            "daemon_json": "3f2a...",          # sha256 of /etc/docker/daemon.json, None when absent
         }
     """
 
@@ -88,4 +91,6 @@ class DockerSetup(FactBase[dict]):
             "service_active": raw.get("service_active") == "active",
             "service_enabled": raw.get("service_enabled") == "enabled",
             "docker_group": members,
+            # An unreadable file still exists: "" (its digest is unknown, so it is rewritten).
+            "daemon_json": (raw.get("daemon_json") or "") if raw.get("daemon_json_present") == "yes" else None,
         }

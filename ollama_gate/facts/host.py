@@ -89,14 +89,17 @@ class HostLock(FactBase[dict]):
             # whatever else runs the commands (the local connector's python).
             "a=$PPID; while c=$(cat /proc/$a/comm 2>/dev/null); do case \"$c\" in "
             "sh|dash|bash|sudo|su|env) a=$(cut -d' ' -f4 /proc/$a/stat);; *) break;; esac; done; "
-            f"mkdir -p {LOCK_DIR}; r=$(mktemp); "
+            # The handshake file lives beside the lock, not in /tmp: a full /tmp must fail the
+            # host with its reason, never leave this waiting for a file it cannot write.
+            f"mkdir -p {LOCK_DIR}; if ! r=$(mktemp -p {LOCK_DIR} 2>&1); then "
+            "echo \"lock error cannot make a file in " + LOCK_DIR + ": $r\"; r=''; else "
             f"info=\"$(date -u +%Y-%m-%dT%H:%M:%SZ) from ${{SSH_CLIENT%% *}}\"; "
             f"( flock -w {int(wait)} 9 || exit 75; printf '%s\\n' \"$info\" > {lock}.info; "
             "echo held > \"$r\"; while kill -0 \"$a\" 2>/dev/null; do sleep 1; done "
             f") 9>>{lock} </dev/null >/dev/null 2>&1 & h=$!; "
             "while [ ! -s \"$r\" ] && kill -0 $h 2>/dev/null; do sleep 0.02; done; "
             "if [ -s \"$r\" ]; then echo 'lock held'; og_held=1; "
-            f"else echo \"lock busy {int(wait)} $(cat {lock}.info 2>/dev/null)\"; fi; rm -f \"$r\""
+            f"else echo \"lock busy {int(wait)} $(cat {lock}.info 2>/dev/null)\"; fi; rm -f \"$r\"; fi"
         )
 
     @override
@@ -104,6 +107,8 @@ class HostLock(FactBase[dict]):
         for line in output:
             if line == "lock held":
                 return {"held": True}
+            if line.startswith("lock error "):
+                return {"held": False, "error": line[len("lock error "):]}
             m = re.match(r"^lock busy (\d+) ?(.*)$", line)
             if m:
                 return {"held": False, "waited": int(m.group(1)), "since": m.group(2).strip() or "unknown"}

@@ -8,12 +8,16 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
+EXIT_MARK = "__ollama_gate_exit="
+
 
 class OllamaModels(FactBase[list | None]):
     """
     Returns the names of the models in an Ollama container, as ``ollama list`` prints them
-    (``NAME  ID  SIZE  MODIFIED`` columns). ``None`` when the container is missing or Ollama
-    does not answer; an empty list when Ollama answers and holds no model.
+    (``NAME  ID  SIZE  MODIFIED`` columns): an empty list when Ollama answers and holds no
+    model, ``None`` when there is no such container (not created yet). When the container
+    is there but cannot be asked (``docker exec`` fails, e.g. "no space left on device" with
+    a full /tmp; Ollama does not answer), a ``str``: the reason, never "no models".
 
     + container: name of the container running Ollama
 
@@ -28,13 +32,22 @@ class OllamaModels(FactBase[list | None]):
 
     @override
     def command(self, container: str) -> str:
-        return f"docker exec {shlex.quote(container)} ollama list 2>/dev/null || true"
+        c = shlex.quote(container)
+        # Only a missing container is a normal "nothing"; every other failure is reported.
+        return (f"if docker container inspect {c} >/dev/null 2>&1; then "
+                f"out=$(docker exec {c} ollama list 2>&1); rc=$?; echo \"$out\"; "
+                f"echo \"{EXIT_MARK}$rc\"; fi || true")
 
     @override
-    def process(self, output) -> list | None:
+    def process(self, output) -> list | str | None:
         lines = [line for line in output if line.strip()]
-        if not lines or lines[0].split()[0] != "NAME":
+        if not lines:
             return None
+        status = lines[-1].strip().removeprefix(EXIT_MARK) if lines[-1].startswith(EXIT_MARK) else "?"
+        lines = lines[:-1] if status != "?" else lines
+        if status != "0" or not lines or lines[0].split()[0] != "NAME":
+            said = " ".join(line.strip() for line in lines[-3:]) or "no output"
+            return f"`ollama list` in the container exited {status}: {said}"
         return [line.split()[0] for line in lines[1:]]
 
 

@@ -1,4 +1,4 @@
-"""Facts about the host's system: which of a few packages are installed, a few files' digests."""
+"""Facts about the host's system: which of a few packages are installed, a few files' digests, its users."""
 
 from __future__ import annotations
 
@@ -72,3 +72,25 @@ class FileDigests(FactBase[dict]):
             if path:
                 digests[path] = value
         return digests
+
+
+class MissingUsers(FactBase):
+    """
+    Returns the names among ``users`` that the host has no account for (``getent passwd``).
+
+    + users: user names
+
+    .. code:: python
+
+        ["nosuchuser"]
+    """
+
+    default = list
+
+    def command(self, users: list) -> str:
+        names = " ".join(shlex.quote(u) for u in users) or "''"
+        # Every name is answered, present or not: absence is data.
+        return f"for u in {names}; do getent passwd \"$u\" >/dev/null || echo \"missing $u\"; done; true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.split(" ", 1)[1] for line in output if line.startswith("missing ")]

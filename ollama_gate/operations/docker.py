@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import operation
-from pyinfra.operations import apt, files, systemd
+from pyinfra.api import FileUploadCommand, operation
+from pyinfra.operations import apt, files
 
 from ollama_gate.facts.docker import DockerSetup
 from ollama_gate.facts.system import FileDigests
@@ -41,6 +41,8 @@ KEYRING_DIR = "/etc/apt/keyrings"
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES_FILE = "/etc/apt/sources.list.d/docker.sources"
 DAEMON_JSON = "/etc/docker/daemon.json"
+# The file before this run changed it, until the engine is back up with the new one.
+DAEMON_JSON_PREVIOUS = "/etc/docker/daemon.json.ollama-gate-previous"
 SERVICE = "docker.service"
 # Files of the official method's apt source (read in the run's HostState).
 REPOSITORY_PATHS = (KEYRING_DIR, KEYRING, SOURCES_FILE)
@@ -153,7 +155,7 @@ def daemon_json(options: dict) -> str:
 @operation()
 def engine(method: str = "official"):
     """
-    Install Docker Engine with the Compose v2 plugin and keep it started and enabled at boot.
+    Install Docker Engine with the Compose v2 plugin and enable it at boot (``daemon`` starts it).
 
     + method: ``official`` (Docker's apt repository), ``distro`` (the distribution's packages)
       or ``none`` (Docker is managed elsewhere: only check that ``docker compose`` works)
@@ -167,7 +169,7 @@ def engine(method: str = "official"):
     .. code:: python
 
         docker.engine(
-            name="Ensure Docker Engine and Compose v2 are installed, started and enabled.",
+            name="Ensure Docker Engine and Compose v2 are installed and enabled.",
             method="official",
         )
     """
@@ -215,43 +217,121 @@ def engine(method: str = "official"):
 
 
 def _service(info):
-    if info["service_active"] and info["service_enabled"]:
-        host.noop(f"docker {info['docker_server']} is already running and enabled")
+    # Started by ``daemon``, after /etc/docker/daemon.json is right: an engine started with a
+    # bad file stays down, and then nothing after this could repair the file.
+    if info["service_enabled"]:
+        host.noop(f"docker {info['docker'] or ''} is already installed and enabled at boot".replace("  ", " "))
     else:
-        yield from systemd.service._inner(service=SERVICE, running=True, enabled=True)
+        yield f"systemctl enable {SERVICE}"
+
+
+def _restart_or_roll_back() -> str:
+    """Shell: (re)start the engine; if it does not come up, put the previous daemon.json
+    back (or remove the new one), start it again, and fail saying why."""
+    d, prev = DAEMON_JSON, DAEMON_JSON_PREVIOUS
+    return (
+        # A unit that failed often is refused by systemd's start limit until reset.
+        f"systemctl reset-failed {SERVICE} docker.socket 2>/dev/null; "
+        f"if systemctl restart {SERVICE}; then rm -f {prev}; else "
+        f"why=$(journalctl -u {SERVICE} -n 30 --no-pager -o cat 2>/dev/null "
+        "| grep -i -E 'unable|invalid|error|failed|directive' | tail -n 2 | tr '\\n' ' '); "
+        f"if [ -e {prev} ]; then mv -f {prev} {d}; else rm -f {d}; fi; "
+        f"systemctl reset-failed {SERVICE} docker.socket 2>/dev/null; systemctl restart {SERVICE}; "
+        "echo \"docker_daemon_options: Docker did not start with the new /etc/docker/daemon.json"
+        " (${why:-see journalctl -u docker.service}); the previous file was put back and Docker"
+        " restarted with it\" >&2; exit 1; fi"
+    )
+
+
+def _start_or_say_why() -> str:
+    """Shell: start an engine that is down (clearing the start limit first), or fail with
+    the journal's reason."""
+    return (
+        f"systemctl reset-failed {SERVICE} docker.socket 2>/dev/null; "
+        f"systemctl start {SERVICE} || {{ why=$(journalctl -u {SERVICE} -n 30 --no-pager -o cat "
+        "2>/dev/null | grep -i -E 'unable|invalid|error|failed|directive' | tail -n 2 | tr '\\n' ' '); "
+        "echo \"Docker does not start: ${why:-see journalctl -u docker.service}\" >&2; exit 1; }"
+    )
+
+
+def _validate(staged: str) -> str:
+    """Shell: refuse a staged daemon.json that dockerd refuses (Docker 23+ has --validate;
+    older engines skip this, and a file they cannot start with is rolled back instead)."""
+    s = shlex.quote(staged)
+    return (
+        "if dockerd --help 2>&1 | grep -q -- '--validate'; then "
+        f"if ! out=$(dockerd --validate --config-file {s} 2>&1); then rm -f {s}; "
+        "echo \"docker_daemon_options: dockerd refuses these options: $out; "
+        f"{DAEMON_JSON} and the running engine were left as they were\" >&2; exit 1; fi; fi"
+    )
 
 
 @operation()
-def daemon_options(options: dict | None = None):
+def daemon(options: dict | None = None, manage_file: bool = True):
     """
-    Write ``/etc/docker/daemon.json`` and restart the engine only when the file changed.
+    Ensure the Docker engine runs with ``docker_daemon_options`` in ``/etc/docker/daemon.json``.
 
-    + options: daemon settings (``docker_daemon_options``); empty leaves the file alone
+    + options: daemon settings; ``{}`` removes the file (the engine's defaults)
+    + manage_file: False leaves the file alone when ``options`` is empty
+      (``docker_install_method = "none"``: the engine is managed elsewhere)
+
+    Options are checked with ``dockerd --validate`` (Docker 23+) before they replace the
+    file, so a bad option never reaches the engine. The file is written before the engine
+    is started, so a rerun repairs an engine that a bad file keeps down. The engine
+    restarts only when the file changed; if it does not come back, the previous file is
+    put back and the host fails with the journal's reason. systemd's start limit is
+    cleared before every (re)start.
 
     **Example:**
 
     .. code:: python
 
-        docker.daemon_options(
-            name="Ensure Docker daemon options are set, restarting Docker if they changed.",
+        docker.daemon(
+            name="Ensure Docker runs with the daemon options.",
             options={"log-driver": "local"},
         )
     """
 
-    if not options:
-        host.noop("no docker daemon options to set")
+    info = known(DockerHost)
+    if _daemon_commands(info, options, manage_file)[0]:
+        # Asked again before acting: the engine operation may have installed or started
+        # Docker in this run (a no-change rerun never gets here).
+        info = fresh(DockerHost)
+    commands, noop = _daemon_commands(info, options, manage_file)
+    if noop:
+        host.noop(noop)
         return
+    yield from commands
 
-    file_commands = list(
-        files.put._inner(src=StringIO(daemon_json(options)), dest=DAEMON_JSON, mode="644"),
-    )
-    if not file_commands:
-        host.noop(f"{DAEMON_JSON} is already up to date")
-        return
 
-    # The restart follows the file: only when its content changed (did_change of the put).
-    yield from file_commands
-    yield from systemd.service._inner(service=SERVICE, running=True, restarted=True)
+def _daemon_commands(info, options, manage_file) -> tuple[list, str | None]:
+    """(commands, no-change message) of ``daemon`` for a DockerHost answer."""
+    current = info.get("daemon_json")
+    d, prev = shlex.quote(DAEMON_JSON), shlex.quote(DAEMON_JSON_PREVIOUS)
+    commands: list = []
+    if options:
+        content = daemon_json(options)
+        if current != hashlib.sha256(content.encode()).hexdigest():
+            staged = f"{DAEMON_JSON}.ollama-gate-new"
+            commands += [
+                "mkdir -p /etc/docker",
+                FileUploadCommand(StringIO(content), staged, remote_temp_filename=host.get_temp_filename(staged)),
+                _validate(staged),
+                f"if [ -e {d} ]; then cp -p {d} {prev}; else rm -f {prev}; fi; "
+                f"chmod 644 {shlex.quote(staged)} && mv -fT {shlex.quote(staged)} {d}",
+            ]
+    elif current is not None and manage_file:
+        commands.append(f"cp -p {d} {prev} && rm -f {d}")
+
+    if commands:
+        # restart, not start: a fresh install's package has already started the engine.
+        commands.append(_restart_or_roll_back())
+    elif not info["service_active"]:
+        commands.append(_start_or_say_why())
+    else:
+        state = f"with {DAEMON_JSON}" if current is not None else f"without {DAEMON_JSON}"
+        return [], f"docker is already running {state} as configured"
+    return commands, None
 
 
 @operation()

@@ -12,18 +12,17 @@ from typing import Iterable, Mapping, Sequence
 from pyinfra import host, logger
 from pyinfra.api import operation
 
-from .. import auth
+from .. import auth, outcomes
 from ..config import HostConfig
 from ..layout import layout_of
 from ..facts.http import HttpProbes, curl_batch_config
 from ..facts.stack import CredentialNames
 from ..secrets_file import Secret, load_secrets, secrets_path
-from ..checks import (Check, Probe, base_url, credentials_entry, host_report, judge, judge_names, plan, run_report,
-                      summary)
+from ..checks import (REPORT_ENV, Check, Probe, base_url, credentials_entry, host_report, judge,  # noqa: F401
+                      judge_names, plan, report_path_for, run_report, summary)
 from ..gateway import backend_probes, backend_state, backend_url, backends_report, pool_summary
 from .util import fail_host
 
-REPORT_ENV = "OLLAMA_GATE_REPORT"
 # A rewritten bearer key file is read by the proxy within a second, and a proxy that was
 # just (re)started may need a moment: failed checks are asked again for this long.
 SETTLE_SECONDS = 15
@@ -32,12 +31,6 @@ RETRY_INTERVAL = 1
 # This run's report, path -> host -> entry. Hosts verify in parallel greenlets; each adds
 # its entry and rewrites the whole file, so the file always holds this run's hosts only.
 _reports: dict[Path, dict[str, dict]] = {}
-
-
-def report_path_for(settings, report_path: str | None = None) -> Path | None:
-    """Where the JSON report goes: the argument, else $OLLAMA_GATE_REPORT, else verify_report."""
-    value = report_path or os.environ.get(REPORT_ENV) or settings.verify_report
-    return Path(value).expanduser().resolve() if value else None
 
 
 def _flatten(retired: Mapping[str, Sequence[Secret]] | Iterable[Secret]) -> list[Secret]:
@@ -141,28 +134,41 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     if cfg.gateway is not None:
         lines += pool_summary(cfg.gateway.pool, {n: backend_state(c) for n, c in backend_checks.items()})
         checks = [c for name in backend_checks for c in backend_checks[name]] + checks
+    failed = [c for c in checks if not c.ok]
+    # The result is said first: a report that cannot be written must not hide it.
+    if failed:
+        for c in failed[:-1]:
+            host.log_styled(f"verification failed: {c.message()}", fg="red", log_func=logger.error)
+    else:
+        host.log_styled(f"endpoint verified: {len(checks)} checks passed; verified at {url} "
+                        "(from the host itself; clients use the Base URL below)", fg="green")
+        for line in lines:
+            host.log(f"  {line}")
+
     path = report_path_for(s, report_path)
+    report_error = None
     if path is not None:
         entry = host_report(host.name, s, checks, lines, credentials_entry(wanted, live, cfg.revoked),
                             address=str(address))
         if cfg.gateway is not None:
             entry["role"] = "gateway"
             entry["backends"] = backends_report(cfg.gateway.pool, False, backend_checks)
-        _write_report(path, host.name, entry)
-        host.log(f"verification report written to {path}")
+        try:
+            _write_report(path, host.name, entry)
+            host.log(f"verification report written to {path}", logger.error if failed else logger.info)
+        except OSError as e:
+            report_error = f"verify_report: the report could not be written to {str(path)!r} ({e.strerror or e})"
 
-    failed = [c for c in checks if not c.ok]
     if failed:
-        for c in failed[:-1]:
-            host.log_styled(f"verification failed: {c.message()}", fg="red", log_func=logger.error)
+        if report_error:
+            host.log_styled(report_error, fg="red", log_func=logger.error)
         # The other hosts still finish their own verification.
         yield from fail_host(f"verification failed: {failed[-1].message()}")
         return
-
-    host.log_styled(f"endpoint verified: {len(checks)} checks passed; verified at {url} "
-                    "(from the host itself; clients use the Base URL below)", fg="green")
-    for line in lines:
-        host.log(f"  {line}")
+    if report_error:
+        yield from fail_host(f"endpoint verified, but {report_error}")
+        return
+    outcomes.verified(host.name, lines[0].split(":", 1)[1].strip())
     host.noop(f"endpoint verified ({len(checks)} checks)")
 
 

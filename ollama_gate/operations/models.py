@@ -13,6 +13,7 @@ from ollama_gate.facts.models import ModelFiles, OllamaModels
 from ollama_gate.model_store import open_store
 from ollama_gate.operations.snapshot import fresh, known
 from ollama_gate.model_names import model_key
+from ollama_gate.operations.util import fail_host
 
 
 def model_changes(wanted, present, prune=False) -> tuple[list[str], list[str]]:
@@ -49,10 +50,17 @@ def pulled(container: str, models: list[str], prune: bool = False):
     """
 
     present = known(OllamaModels, container=container)
+    if isinstance(present, str) or any(model_changes(models, present, prune)):
+        # Asked again before acting: `up` may have (re)started Ollama in this run.
+        present = fresh(OllamaModels, container=container)
+    if isinstance(present, str):
+        if host.state.is_executing:
+            # Never read "cannot ask" as "no models": that would pull what is there.
+            yield from fail_host(f"models: cannot ask Ollama which models it has ({present}); "
+                                 "nothing was pulled or removed")
+            return
+        present = None  # preparing: the container may not run yet; `up` comes first
     to_pull, to_remove = model_changes(models, present, prune)
-    if to_pull or to_remove:
-        # Asked again before pulling: `up` may have (re)started Ollama in this run.
-        to_pull, to_remove = model_changes(models, fresh(OllamaModels, container=container), prune)
 
     if not to_pull and not to_remove:
         host.noop(f"models {', '.join(models)} are already pulled")

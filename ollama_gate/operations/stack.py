@@ -236,11 +236,11 @@ def proxy_loaded(container: str, conf_dir: str, stack_dir: str, changed_by: Sequ
                            changed_by=[conf])
     """
     runtime = known(ProxyLoaded, stack_dir=stack_dir, container=container)
-    c = shlex.quote(container)
-    d = shlex.quote(conf_dir)
     if not _changed(changed_by) and loaded_is_on_disk(runtime):
+        places = HostLayout(stack_dir, project="")  # paths only: no container is named here
+        kept = (conf_dir + "/", places.tls_dir + "/", places.compose_file)
         previous = sorted(p for p in known(StackFiles, stack_dir=stack_dir)
-                          if p.startswith(conf_dir + "/") and p.endswith(PREVIOUS))
+                          if p.startswith(kept) and p.endswith(PREVIOUS))
         if previous:
             # Left by a run interrupted after its reload: the proxy has loaded what is on disk.
             yield "rm -f " + " ".join(shlex.quote(p) for p in previous)
@@ -249,13 +249,37 @@ def proxy_loaded(container: str, conf_dir: str, stack_dir: str, changed_by: Sequ
         return
     if not _changed(changed_by) and host.state.is_executing:
         host.log("the proxy has not loaded the config on disk (an interrupted run?): reloading it")
+    yield reload_command(container, conf_dir, stack_dir)
+
+
+def reload_command(container: str, conf_dir: str, stack_dir: str) -> str:
+    """Shell: ``nginx -t`` in the running proxy, then reload and record what it loaded; on
+    failure put back what this run replaced and say what really failed."""
+    c = shlex.quote(container)
+    d = shlex.quote(conf_dir)
     record = shlex.quote(f"{stack_dir}/{LOADED_RECORD}")
-    yield (
-        f"if ! docker exec {c} nginx -t -q; then "
-        f"for f in {d}/*{PREVIOUS}; do [ -e \"$f\" ] && mv -f \"$f\" \"${{f%{PREVIOUS}}}\"; done; "
-        f"echo 'the new proxy config failed nginx -t: previous config restored, proxy not reloaded' >&2; "
-        "exit 1; fi; "
-        f"docker exec {c} nginx -s reload && rm -f {d}/*{PREVIOUS} && "
+    places = HostLayout(stack_dir, project="")  # paths only: no container is named here
+    t = shlex.quote(places.tls_dir)
+    compose_file = shlex.quote(places.compose_file)
+    sd = shlex.quote(stack_dir)
+    # What this run replaced goes back TOGETHER: the proxy config, the TLS files and the
+    # Compose file (a config put back alone could listen where Compose no longer publishes).
+    restore = (
+        f"for f in {d}/*{PREVIOUS} {t}/*{PREVIOUS}; do [ -e \"$f\" ] && mv -f \"$f\" \"${{f%{PREVIOUS}}}\"; done; "
+        f"if [ -e {compose_file}{PREVIOUS} ]; then mv -f {compose_file}{PREVIOUS} {compose_file}; "
+        f"docker compose --project-directory {sd} -f {compose_file} up -d --remove-orphans >/dev/null 2>&1; "
+        "put=' and Compose file (stack re-created with it)'; fi; "
+    )
+    return (
+        # nginx -t can only run in a running proxy: say so when it is not, never "nginx -t failed".
+        f"if [ \"$(docker inspect -f '{{{{.State.Running}}}}/{{{{.State.Restarting}}}}' {c} 2>/dev/null)\" != true/false ]; then "
+        f"why=$(docker logs --tail 2 {c} 2>&1 | tr '\\n' ' '); {restore}"
+        "echo \"the proxy container is not running (restarting, stopped or missing), so nginx -t could not run; "
+        "its last log lines: ${why:-none}; the previous proxy config$put was put back\" >&2; exit 1; fi; "
+        f"if ! out=$(docker exec {c} nginx -t 2>&1); then {restore}"
+        "echo \"nginx -t refused the new proxy config: $(printf '%s' \"$out\" | grep -m1 -E 'emerg|error|fail'); "
+        "the previous config$put was put back, the proxy not reloaded\" >&2; exit 1; fi; "
+        f"docker exec {c} nginx -s reload && rm -f {d}/*{PREVIOUS} {t}/*{PREVIOUS} {compose_file}{PREVIOUS} && "
         f"{config_digest_command(stack_dir)} > {record}.new && mv -f {record}.new {record}"
     )
 
@@ -275,6 +299,9 @@ def port_available(stack_dir: str, project: str, port: int, bind: str):
         yield from fail_host(run["error"])
         return
     lock = run.get("lock")
+    if lock is not None and lock.get("error"):
+        yield from fail_host(f"the run's lock on this host could not be taken: {lock['error']}")
+        return
     if lock is not None and not lock["held"]:
         yield from fail_host(
             f"another deploy is running on this host since {lock['since']} (waited {lock['waited']} s "

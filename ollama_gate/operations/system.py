@@ -6,11 +6,13 @@ pyinfra's package-manager-neutral ``server.packages``."""
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.operations import apt
 
-from ..facts.system import InstalledPackages
+from ..facts.system import InstalledPackages, MissingUsers
 from .snapshot import fresh, known
+from .util import fail_host
 
 
 def packages_with_update(packages):
@@ -51,3 +53,30 @@ def apt_packages(packages: list[str]):
         system.apt_packages(name="Ensure curl is installed.", packages=["curl"])
     """
     yield from packages_with_update(packages)
+
+
+@operation()
+def users_exist(users: list[str], setting: str):
+    """
+    Stop before anything changes if a user the settings name has no account on the host.
+
+    + users: the user names
+    + setting: the setting that names them (for the message)
+
+    **Example:**
+
+    .. code:: python
+
+        system.users_exist(name="Check that the docker_users exist.", users=["deploy"],
+                           setting="docker_users")
+    """
+    if not users:
+        host.noop(f"{setting} names no user")
+        return
+    missing = host.get_fact(MissingUsers, users=list(users))
+    if missing:
+        yield from fail_host(f"{setting}: no user {', '.join(map(repr, missing))} on this host; create "
+                             f"{'it' if len(missing) == 1 else 'them'} first or remove "
+                             f"{'it' if len(missing) == 1 else 'them'} from {setting}")
+        return
+    host.noop(f"the users of {setting} exist: {', '.join(users)}")

@@ -57,7 +57,7 @@ def certificate(s: Settings, layout: HostLayout) -> list:
     key = resolve_local_path(s.proxy_tls_key, base).read_text()
     return [
         stack.file(name="Write the TLS certificate.", path=layout.tls_cert, content=cert,
-                   stack_dir=stack_dir, mode=0o644),
+                   stack_dir=stack_dir, mode=0o644, keep_previous=True),
         stack.file(name="Write the TLS private key.", path=layout.tls_key, content=key,
-                   stack_dir=stack_dir, mode=0o600, sensitive=True),
+                   stack_dir=stack_dir, mode=0o600, sensitive=True, keep_previous=True),
     ]

@@ -6,10 +6,13 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand
 from pyinfra.api.output import format_text
 
+from .. import outcomes
+
 
 def host_failed(state, host, message: str) -> bool:
     """The command ``fail_host`` yields: log ``message`` for this host and fail."""
     host.log_styled(message, fg="red", log_func=logger.error)
+    outcomes.failed(host.name, message)  # the run's summary says why
     return False
 
 

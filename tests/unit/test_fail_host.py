@@ -27,6 +27,8 @@ def test_no_operation_raises():
 
 def test_the_failing_command_carries_the_message_and_fails(caplog):
     class Host:
+        name = "gpu1"
+
         def log_styled(self, message, fg=None, log_func=None):
             log_func(message)
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.certs import tls_pair
+
 from ollama_gate.image_names import image_ref_error
 from ollama_gate.model_names import model_name_error
 from ollama_gate.settings import ConfigError, Settings, settings_from_data
@@ -96,12 +98,61 @@ def test_ollama_model_names_pass(name):
     assert model_name_error(name) is None
 
 
+TLS = {"proxy_tls": "provided", "proxy_tls_cert": "cert.pem", "proxy_tls_key": "key.pem"}
+
+
+def test_tls_provided_not_pem_is_refused_naming_the_setting(tmp_path):
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    errs = errors_of(TLS, tmp_path)
+    assert f"proxy_tls_cert: {str(tmp_path / 'cert.pem')!r} is not a usable certificate (no PEM certificate could be parsed from it)" in errs
+    assert f"proxy_tls_key: {str(tmp_path / 'key.pem')!r} is not a PEM private key" in errs
+
+
+def test_tls_provided_expired_certificate_is_refused(tmp_path):
+    tls_pair(tmp_path, days=10, offset_days=-30)
+    errs = errors_of(TLS, tmp_path)
+    assert len(errs) == 1 and errs[0].startswith("proxy_tls_cert: the certificate in") and "expired on" in errs[0]
+
+
+def test_tls_provided_key_of_another_certificate_is_refused(tmp_path):
+    tls_pair(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    tls_pair(other)
+    (tmp_path / "key.pem").write_bytes((other / "key.pem").read_bytes())
+    errs = errors_of(TLS, tmp_path)
+    assert errs == [f"proxy_tls_key: the key in {str(tmp_path / 'key.pem')!r} does not belong to the "
+                    f"certificate in {str(tmp_path / 'cert.pem')!r} (their public keys differ)"]
+
+
+def test_tls_provided_encrypted_key_is_refused_without_showing_it(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    key = tls_pair(tmp_path)
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"a passphrase")))
+    errs = errors_of(TLS, tmp_path)
+    assert len(errs) == 1 and "is encrypted; nginx needs it without a passphrase" in errs[0]
+    assert "PRIVATE KEY" not in errs[0]
+
+
+def test_tls_provided_chain_uses_the_first_certificate(tmp_path):
+    tls_pair(tmp_path)
+    other = tmp_path / "ca"
+    other.mkdir()
+    tls_pair(other, name="ca.example.com")
+    with open(tmp_path / "cert.pem", "ab") as f:
+        f.write((other / "cert.pem").read_bytes())
+    assert settings_from_data(TLS, tmp_path).proxy_tls == "provided"
+
+
 def test_tls_provided_needs_existing_files(tmp_path):
     errs = errors_of({"proxy_tls": "provided", "proxy_tls_cert": "cert.pem"}, tmp_path)
     assert any(e.startswith("proxy_tls_cert: no such local file") for e in errs)
     assert any(e.startswith("proxy_tls_key: proxy_tls is 'provided'") for e in errs)
-    (tmp_path / "cert.pem").write_text("x")
-    (tmp_path / "key.pem").write_text("x")
+    tls_pair(tmp_path)
     s = settings_from_data({"proxy_tls": "provided", "proxy_tls_cert": "cert.pem", "proxy_tls_key": "key.pem"}, tmp_path)
     assert s.proxy_tls == "provided"
 
