@@ -7,7 +7,7 @@ import pytest
 from pyinfra.api import Inventory
 
 from ollama_gate.checks import report_path_error
-from ollama_gate.config import check_inventory
+from ollama_gate.config import check_pyinfra_inventory
 from ollama_gate.inventory_checks import group_conflicts, unknown_data_keys
 from ollama_gate.secrets_file import load_secrets
 from ollama_gate.settings import ConfigError, Settings
@@ -102,6 +102,6 @@ def test_check_inventory_lists_group_conflicts_with_the_other_problems(tmp_path,
     monkeypatch.setenv("OLLAMA_GATE_SECRETS", str(secrets))
     inv = inventory({"proxy_port": 70000}, gpu=(["h1"], {"auth_mode": "basic"}), ci=(["h1"], {"auth_mode": "bearer"}))
     with pytest.raises(ConfigError) as e:
-        check_inventory(inv, tmp_path)
+        check_pyinfra_inventory(inv, tmp_path)
     assert any(err.startswith("h1: auth_mode: the host is in groups that disagree") for err in e.value.errors)
     assert "h1: proxy_port: must be from 1 to 65535, got 70000" in e.value.errors
