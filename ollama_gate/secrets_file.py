@@ -373,7 +373,7 @@ def load_secrets(path: Path | None = None, password_min_length: int = 20,
 def ensure_installation_key(path: Path) -> bool:
     """Give the secrets file an installation key if it has none, by appending one line (the
     rest of the file stays byte for byte). True when it added one. The value is never shown."""
-    text = path.read_text(encoding="utf-8")
+    text = read_secrets_text(path)
     before = yaml.load(text, Loader=_StrictLoader) or {}
     if not isinstance(before, dict) or before.get(INSTALLATION_KEY):
         return False
@@ -479,7 +479,7 @@ class _Edit:
         from ruamel.yaml.util import load_yaml_guess_indent
 
         self.path = path
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = read_secrets_text(path) if path.exists() else ""
         self.old = _parse_yaml(text, path) or {}  # duplicate names and bad YAML stop here
         if not isinstance(self.old, dict):
             raise ConfigError([f"{ENV_VAR}: {str(path)!r} must be a mapping with 'users:' and/or 'keys:'"])

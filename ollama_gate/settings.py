@@ -57,7 +57,7 @@ class ConfigError(Exception):
     """Settings or secrets that must not reach a host; ``errors`` lists every problem."""
 
     def __init__(self, errors: list[str]):
-        self.errors = list(errors)
+        self.errors = list(dict.fromkeys(errors))  # one problem found twice is said once
         super().__init__("\n".join(f"  - {e}" for e in self.errors))
 
 
