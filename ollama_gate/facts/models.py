@@ -11,7 +11,7 @@ from pyinfra.api import FactBase
 EXIT_MARK = "__ollama_gate_exit="
 
 
-class OllamaModels(FactBase[list | None]):
+class OllamaModels(FactBase[list | str | None]):
     """
     Returns the names of the models in an Ollama container, as ``ollama list`` prints them
     (``NAME  ID  SIZE  MODIFIED`` columns): an empty list when Ollama answers and holds no

@@ -74,7 +74,7 @@ class FileDigests(FactBase[dict]):
         return digests
 
 
-class MissingUsers(FactBase):
+class MissingUsers(FactBase[list]):
     """
     Returns the names among ``users`` that the host has no account for (``getent passwd``).
 
@@ -87,10 +87,12 @@ class MissingUsers(FactBase):
 
     default = list
 
+    @override
     def command(self, users: list) -> str:
         names = " ".join(shlex.quote(u) for u in users) or "''"
         # Every name is answered, present or not: absence is data.
         return f"for u in {names}; do getent passwd \"$u\" >/dev/null || echo \"missing $u\"; done; true"
 
+    @override
     def process(self, output: list[str]) -> list[str]:
         return [line.split(" ", 1)[1] for line in output if line.startswith("missing ")]
