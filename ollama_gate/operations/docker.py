@@ -292,11 +292,11 @@ def daemon(options: dict | None = None, manage_file: bool = True):
         )
     """
 
-    info = known(DockerHost)
+    info = known(DockerSetup)
     if _daemon_commands(info, options, manage_file)[0]:
         # Asked again before acting: the engine operation may have installed or started
         # Docker in this run (a no-change rerun never gets here).
-        info = fresh(DockerHost)
+        info = fresh(DockerSetup)
     commands, noop = _daemon_commands(info, options, manage_file)
     if noop:
         host.noop(noop)
@@ -305,7 +305,7 @@ def daemon(options: dict | None = None, manage_file: bool = True):
 
 
 def _daemon_commands(info, options, manage_file) -> tuple[list, str | None]:
-    """(commands, no-change message) of ``daemon`` for a DockerHost answer."""
+    """(commands, no-change message) of ``daemon`` for a DockerSetup answer."""
     current = info.get("daemon_json")
     d, prev = shlex.quote(DAEMON_JSON), shlex.quote(DAEMON_JSON_PREVIOUS)
     commands: list = []
