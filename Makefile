@@ -9,7 +9,7 @@ PYINFRA := $(VENV)/bin/pyinfra
 # curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
 TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client openssl make python3-venv
 
-.PHONY: models-archive venv deps demo demo-fleet test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table
+.PHONY: models-archive venv deps demo demo-fleet test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table mutation
 
 venv: $(VENV)/.installed
 # The pinned requirements, then this project editable: the `ollama-gate` command runs this
@@ -66,6 +66,13 @@ MODELS ?= gemma3:1b
 OUT ?= models.tar
 models-archive: venv
 	$(PY) -m ollama_gate models-archive $(OUT) $(MODELS)
+
+# Mutation testing of the security-critical code against the fast suites (not part of
+# `make test`: see README "Mutation testing" for what it runs and how long it takes).
+# MUTATION_ARGS="--only proxy", "--incremental", "--no-python", "--proofs".
+mutation: venv deps
+	$(VENV)/bin/pip install -q -r requirements-mutation.txt
+	$(PY) -m tests.mutation.run $(MUTATION_ARGS)
 
 bench: venv deps
 	$(PY) bench/proxy_bench.py

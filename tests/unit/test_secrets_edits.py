@@ -1,0 +1,84 @@
+"""new-user/new-key/rotate/remove in process: what the CLI does to the secrets file.
+
+(tests/unit/test_cli.py runs the same through `python -m ollama_gate`; in a child process
+the mutation run cannot see which functions a test calls, so these say it here too.)
+"""
+
+import stat
+
+import pytest
+
+from ollama_gate import secrets_file as sf
+from ollama_gate.secrets_file import ConfigError, load_secrets
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "dir" / "secrets.yml"
+
+
+def values(path):
+    s = load_secrets(path)
+    return ({n: x.reveal() for n, x in s.users.items()}, {n: x.reveal() for n, x in s.keys.items()},
+            {n: [x.reveal() for x in v] for n, v in s.retired.items()})
+
+
+def test_add_creates_the_file_owner_only_and_returns_the_value(path):
+    password = sf.add(path, "users", "alice")
+    key = sf.add(path, "keys", "ci")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert values(path) == ({"alice": password}, {"ci": key}, {})
+    assert len(password) >= 32 and key.startswith("og_") and len(key) >= 46
+    assert password != sf.add(path, "users", "bob")
+    assert not [p for p in path.parent.iterdir() if p.name != "secrets.yml"]  # no temporary file left
+
+
+@pytest.mark.parametrize("section", ["users", "keys"])
+def test_a_name_is_unique_across_sections(path, section):
+    sf.add(path, "users", "alice")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as exc:
+        sf.add(path, section, "alice")
+    assert "'alice' already exists under 'users:'" in exc.value.errors[0]
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["a:b", "#x", "al ice", ""])
+def test_add_refuses_bad_names_before_writing(path, name):
+    with pytest.raises(ConfigError):
+        sf.add(path, "users", name)
+    assert not path.exists()
+
+
+def test_rotate_retires_the_old_value_and_keeps_the_last_three(path):
+    first = sf.add(path, "keys", "ci")
+    other = sf.add(path, "users", "alice")
+    olds = [first]
+    for _ in range(4):
+        section, new = sf.rotate(path, "ci")
+        assert section == "keys" and new not in olds
+        olds.append(new)
+    users, keys, retired = values(path)
+    assert users == {"alice": other}
+    assert keys == {"ci": olds[-1]}
+    assert retired == {"ci": olds[-4:-1]}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_remove_retires_the_value(path):
+    password = sf.add(path, "users", "alice")
+    key = sf.add(path, "keys", "ci")
+    assert sf.remove(path, "alice") == "users"
+    assert values(path) == ({}, {"ci": key}, {"alice": [password]})
+    assert sf.remove(path, "ci") == "keys"
+    assert values(path)[2] == {"alice": [password], "ci": [key]}
+
+
+@pytest.mark.parametrize("edit", [lambda p: sf.rotate(p, "bob"), lambda p: sf.remove(p, "bob")])
+def test_unknown_names_are_refused_without_writing(path, edit):
+    sf.add(path, "users", "alice")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as exc:
+        edit(path)
+    assert "'bob'" in exc.value.errors[0]
+    assert path.read_bytes() == before
