@@ -45,7 +45,7 @@ snapshot.declare(
 
 # --- Preflight: stop before changing anything ------------------------------------------
 stack.port_available(
-    name=f"Check that port {s.proxy_port} is free or already ours.",
+    name="Check that the proxy port is free or already ours.",
     stack_dir=d, project=s.stack_project, port=s.proxy_port, bind=s.proxy_bind,
 )
 
@@ -54,7 +54,7 @@ system.users_exist(name="Check that the users of docker_users exist.", users=lis
 
 # --- Docker engine ---------------------------------------------------------------------
 docker.engine(
-    name=f"Ensure Docker Engine and Compose v2 are installed ({s.docker_install_method}) and enabled.",
+    name="Ensure Docker Engine and Compose v2 are installed (docker_install_method) and enabled.",
     method=s.docker_install_method,
 )
 # After the install (dockerd checks the options), before anything needs the engine running.
@@ -72,7 +72,7 @@ docker.group_members(
 )
 
 # --- Stack directory: credentials, proxy config, TLS, compose file ---------------------
-stack.directory(name=f"Ensure the stack directory {d} exists.", path=d, stack_dir=d, mode=0o755)
+stack.directory(name="Ensure the stack directory exists.", path=d, stack_dir=d, mode=0o755)
 # The proxy's workers (a uid/gid of the image, not of the host) read config and credentials.
 stack.directory(name="Ensure the proxy config directory exists.", path=lay.proxy_dir, stack_dir=d,
                 mode=0o750, gid=gid)
@@ -97,7 +97,7 @@ if gateway is not None:
     # The gateway's credential for its backends, as an nginx include: a secret, written
     # like a credential file. nginx reads it at (re)load, so a change reloads the proxy.
     service_ops.append(stack.file(
-        name=f"Write the gateway's credential for its backends ({gateway.service.name}; never shown).",
+        name="Write the gateway's credential for its backends (never shown).",
         path=service_auth, content=service_auth_conf(gateway.service), stack_dir=d, mode=0o640, gid=gid,
         sensitive=True,
     ))
@@ -112,10 +112,13 @@ else:
     tls_ops = tls.certificate(s, lay)
 
 proxy_files = proxy.render_proxy_config(s, pool=gateway.pool if gateway is not None else None)
+# One operation per possible file on every host (None: not used here), so each name means
+# the same file on every host in pyinfra's results.
 proxy_ops = [
-    stack.file(name=f"Write the proxy config {filename}.", path=lay.proxy_file(filename), content=text,
+    stack.file(name=f"Write the proxy config file {filename} (if the settings use it).",
+               path=lay.proxy_file(filename), content=proxy_files.get(filename),
                stack_dir=d, mode=0o640, gid=gid, keep_previous=True)
-    for filename, text in sorted(proxy_files.items())
+    for filename in proxy.all_proxy_filenames()
 ]
 cleanup = stack.files_absent(
     name="Remove files the current settings no longer use, and uploads an interrupted run left.",
@@ -131,7 +134,7 @@ compose_file = stack.file(name="Write the Compose file.", path=lay.compose_file,
 
 # --- Images and the running stack -----------------------------------------------------
 images_op = images.present(
-    name=f"Ensure the stack's images are on the host ({s.images_source}).",
+    name="Ensure the stack's images are on the host (pulled, or loaded from archives).",
     refs=[s.proxy_image] if gateway is not None else list(s.images), source=s.images_source,
     archive_dir=s.images_archive_dir,
 )
@@ -161,7 +164,7 @@ if gateway is None and s.models_source == "local":
     )
 elif gateway is None:
     models.pulled(
-        name=f"Ensure the models are pulled: {', '.join(s.models) or 'none'}.",
+        name="Ensure the models are pulled (only missing ones).",
         container=lay.ollama_container, models=list(s.models), prune=s.models_prune,
     )
 

@@ -60,6 +60,17 @@ ALLOWED_PATTERNS = (
 ADMIN_ROUTES = ("pull", "push", "delete", "create", "copy", "blobs")
 
 
+def all_proxy_filenames() -> tuple[str, ...]:
+    """Every file any settings may render into the proxy directory, in one fixed order: the
+    deploy calls one operation per name on every host, so operation names line up."""
+    from .auth import MODES
+
+    names = {CONF_FILENAME, MAIN_FILENAME, DHPARAM_FILENAME, BACKEND_CA_FILENAME}
+    for mode in MODES.values():
+        names.update(mode.proxy_files)
+    return tuple(sorted(names))
+
+
 def container_port(settings: Settings) -> int:
     """The port the proxy listens on inside its container: 443 with TLS, else 80."""
     return 443 if settings.proxy_tls != "off" else 80

@@ -82,7 +82,8 @@ def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int 
 
     + path: the file
     + content: the wanted text (rendered locally), or a function giving it, called inside
-      the operation: what it reads from the host (the current file, the host's memory) is
+      the operation; None: the settings do not use this file (nothing to write here)
+      (what it reads from the host (the current file, the host's memory) is
       then read with the run's HostState, not while deploy.py is prepared
     + stack_dir: the stack directory (the fact is read once for all of it)
     + mode: permission bits
@@ -104,6 +105,11 @@ def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int 
         return
     if callable(content):
         content = content()
+    if content is None:
+        # Called for every host alike so that operation names line up across hosts; the
+        # file itself goes with absent_files when a host has one.
+        host.noop(f"{path} is not used by these settings")
+        return
     wanted_sha = get_file_sha256(StringIO(content))
     quoted = shlex.quote(path)
 

@@ -124,7 +124,7 @@ def test_removing_and_adding_a_backend_changes_only_the_gateways_upstream(fleet)
             changed = run.changed()
             reload = [name for name in changed if name.startswith("Reload the proxy")]
             assert len(reload) == 1 and changed.pop(reload[0]) == 1, run.changed()
-            assert changed == {"Write the proxy config ollama-gate.conf.": 1}, run.changed()
+            assert changed == {"Write the proxy config file ollama-gate.conf (if the settings use it).": 1}, run.changed()
         assert containers(state, gw_index) == before
     finally:
         deploy()  # every backend again, whatever happened above

@@ -118,3 +118,24 @@ def test_the_compose_file_written_publishes_only_the_proxy(monkeypatch):
     compose = yaml.safe_load(written(calls, "/opt/ollama-gate/compose.yml")["content"])
     assert "ports" not in compose["services"]["ollama"]
     assert compose["services"]["proxy"]["ports"] == ["127.0.0.1:9443:80"]
+
+
+def test_operation_names_are_the_same_for_every_host(monkeypatch):
+    """pyinfra's results table groups hosts by operation: a name must not carry per-host
+    values (port, paths, file names only some hosts get, models), or hosts without that
+    value are counted under it."""
+    variants = [
+        ("basic", USERS, {"proxy_port": 8880}),
+        ("bearer", KEYS, {"proxy_tls": "self-signed", "proxy_port": 18443, "stack_dir": "/srv/gate",
+                          "models": ["qwen2.5:0.5b"], "images_source": "registry",
+                          "docker_install_method": "distro"}),
+    ]
+    plans = []
+    for mode, creds, extra in variants:
+        with monkeypatch.context() as m:
+            calls = plan_of(m, {"auth_mode": mode, "verify_enabled": False, **extra}, creds)
+        names = [kwargs.get("name", "") for _, kwargs in calls]
+        for value in ("8880", "18443", "/opt/ollama-gate", "/srv/gate", "gemma3", "qwen2.5", "distro", "official"):
+            assert not any(value in n for n in names), (value, [n for n in names if value in n])
+        plans.append([n for n in names if n.startswith("Write the proxy config")])
+    assert plans[0] == plans[1] and len(plans[0]) >= 3
