@@ -1,17 +1,20 @@
 """config_for_host: the first host's call checks every host; one bad host stops them all."""
 
-from types import SimpleNamespace
-
 import pytest
+from pyinfra.api import Config, Inventory, State
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_state
 
 import ollama_gate.config as config
 
 PASSWORD = "Xq7vLp2Rk9tZw4Nc8HjB3sDf6G"
 
 
-def host(name, groups=(), **data):
-    return SimpleNamespace(name=name, groups=list(groups), data=SimpleNamespace(dict=lambda: dict(data)))
+def inventory(*hosts):
+    """A pyinfra Inventory of (name, data) hosts, as the CLI makes it."""
+    inv = Inventory((list(hosts), {}))
+    State(inventory=inv, config=Config())
+    return inv
 
 
 @pytest.fixture
@@ -25,18 +28,21 @@ def secrets(tmp_path, monkeypatch):
 
 
 def test_every_host_is_checked_once_and_each_gets_its_own(secrets):
-    a, b = host("a"), host("b", proxy_port=9000)
-    cfg = config.config_for_host(b, [a, b])
+    inv = inventory(("a", {}), ("b", {"proxy_port": 9000}))
+    a, b = inv.get_host("a"), inv.get_host("b")
+    with ctx_state.use(inv.state):
+        cfg = config.config_for_host(b, inv)
     assert (cfg.name, cfg.settings.proxy_port, list(cfg.credentials)) == ("b", 9000, ["alice"])
     # Checked once: a later change of the secrets file does not reach the same run.
     secrets.write_text("users: [broken\n")
-    assert config.config_for_host(a, [a, b]).name == "a"
+    with ctx_state.use(inv.state):
+        assert config.config_for_host(a, inv).name == "a"
 
 
 def test_one_bad_host_stops_the_run_naming_every_problem(secrets):
-    good, bad = host("good"), host("bad", proxy_port=True, auth_mode="nope")
-    with pytest.raises(PyinfraError) as exc:
-        config.config_for_host(good, [good, bad])
+    inv = inventory(("good", {}), ("bad", {"proxy_port": True, "auth_mode": "nope"}))
+    with pytest.raises(PyinfraError) as exc, ctx_state.use(inv.state):
+        config.config_for_host(inv.get_host("good"), inv)
     text = str(exc.value)
     assert text.startswith("ollama-gate: 2 problem(s) in the settings or secrets; no host was changed:\n")
     assert "  - bad: auth_mode:" in text and "  - bad: proxy_port:" in text
