@@ -15,10 +15,16 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 
 
 def engine(lab, index) -> tuple[str, str]:
-    """(systemctl is-active docker, daemon.json content or "absent")."""
-    active = ssh(lab, index, "systemctl is-active docker.service").stdout.strip()
-    content = ssh(lab, index, f"cat {DAEMON_JSON} 2>/dev/null || echo absent").stdout.strip()
-    return active, content
+    """(systemctl is-active docker, daemon.json content or "absent"), in one SSH call; asked
+    again (at most 5 times) when the lab's loaded SSH gives no answer at all."""
+    for _ in range(5):
+        out = ssh(lab, index, f"systemctl is-active docker.service; echo ---; "
+                              f"cat {DAEMON_JSON} 2>/dev/null || echo absent").stdout
+        if "---" in out:
+            active, _, content = out.partition("---")
+            return active.strip(), content.strip()
+        time.sleep(1)
+    raise AssertionError(f"no answer over SSH from lab host {index}")
 
 
 def serves(lab, host) -> bool:
