@@ -232,13 +232,26 @@ class HostState(FactBase[dict]):
     @override
     def command(self, **kwargs) -> str:
         script = []
+        parallel = []
         for section, cls, args in host_state_parts(**kwargs):
             command = cls().command(**args)
             if cls in _NEEDS_DOCKER:
                 command = f"if command -v docker >/dev/null 2>&1; then {command}; fi"
-            script.append(f"echo '{SECTION_MARK} {section}'; {{ {command}; }}")
             if cls is HostLock:
+                script.append(f"echo '{SECTION_MARK} {section}'; {{ {command}; }}")
+                # Another run holds the host: read nothing (it may be changing everything).
                 script.append('[ -n "$og_held" ] || exit 0')
+            else:
+                parallel.append((section, command))
+        # The other sections at the same time (most wait on dockerd), printed in order.
+        # Only their own PIDs are waited for: the lock's holder lives as long as the run.
+        script.append('t=$(mktemp -d); p=""')
+        for i, (section, command) in enumerate(parallel):
+            script.append(f"{{ {command}; }} > $t/{i} 2>>$t/err & p=\"$p $!\"")
+        script.append("wait $p")
+        for i, (section, _) in enumerate(parallel):
+            script.append(f"echo '{SECTION_MARK} {section}'; cat $t/{i}")
+        script.append("cat $t/err >&2; rm -rf $t")
         return "; ".join(script)
 
     @override

@@ -113,6 +113,44 @@ class HttpProbes(FactBase[list[dict | None]]):
         return [answers.get(i) for i in range(count)]
 
 
+NAMES_MARK = "__OLLAMA_GATE_CREDENTIAL_NAMES__"
+
+
+class EndpointProbes(FactBase[dict]):
+    """
+    Returns a host's verification from ONE command: the answers to the requests of
+    ``HttpProbes`` (one curl, every request on stdin), then the names in its credential file
+    (``CredentialNames``), so the verification of an unchanged host is one round trip.
+
+    + requests: what is asked, for pyinfra's output only (``"GET /api/tags"``, no secret)
+    + names_file: the credential file whose names are read
+
+    .. code:: python
+
+        {"answers": [{"status": 200, ...}, ...], "names": {"alice": None}}
+    """
+
+    @override
+    def requires_command(self, requests: list[str], names_file: str) -> str:
+        return "curl"
+
+    @override
+    def command(self, requests: list[str], names_file: str) -> str:
+        from .stack import CredentialNames
+
+        return (f"{HttpProbes().command(requests)}; echo '{NAMES_MARK}'; "
+                f"{CredentialNames().command(names_file)}")
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        from .stack import CredentialNames
+
+        at = output.index(NAMES_MARK) if NAMES_MARK in output else len(output)
+        names = output[at + 1:]
+        return {"answers": HttpProbes().process(output[:at]),
+                "names": CredentialNames().process(names) if names else None}
+
+
 class HttpProbe(FactBase[dict]):
     """
     Returns the answer to one HTTP request from the host, made by curl. Credentials are never arguments: pass

@@ -15,8 +15,7 @@ from pyinfra.api import operation
 from .. import auth, outcomes
 from ..config import HostConfig
 from ..layout import layout_of
-from ..facts.http import HttpProbes, curl_batch_config
-from ..facts.stack import CredentialNames
+from ..facts.http import EndpointProbes, HttpProbes, curl_batch_config
 from ..secrets_file import Secret, load_secrets, secrets_path
 from ..checks import (REPORT_ENV, Check, Probe, base_url, credentials_entry, host_report, judge,  # noqa: F401
                       judge_names, plan, report_path_for, run_report, summary)
@@ -39,18 +38,24 @@ def _flatten(retired: Mapping[str, Sequence[Secret]] | Iterable[Secret]) -> list
     return list(retired)
 
 
-def _ask(probes: Sequence[Probe], url: str, insecure: bool) -> list[dict | None]:
-    """Every probe's answer, from ONE remote command (one curl making all the requests).
+def _ask(probes: Sequence[Probe], url: str, insecure: bool, names_file: str = ""):
+    """Every probe's answer, from ONE remote command (one curl making all the requests);
+    with ``names_file``, ``(answers, names in that credential file)`` from that same command.
     The Authorization headers go to curl on stdin (-K -), in a buffer that prints as a
     placeholder: never on a command line, never in pyinfra's output."""
-    answers = host.get_fact(
-        HttpProbes, requests=[f"{p.method} {p.path}" for p in probes],
-        _stdin=curl_batch_config([
-            (p.method, url + p.path, p.body, p.max_time, insecure, p.auth.reveal() if p.auth else None)
-            for p in probes
-        ]),
-    ) or []
-    return [*answers, *[None] * (len(probes) - len(answers))][:len(probes)]
+    requests = [f"{p.method} {p.path}" for p in probes]
+    stdin = curl_batch_config([
+        (p.method, url + p.path, p.body, p.max_time, insecure, p.auth.reveal() if p.auth else None)
+        for p in probes
+    ])
+    names = None
+    if names_file:
+        both = host.get_fact(EndpointProbes, requests=requests, names_file=names_file, _stdin=stdin) or {}
+        answers, names = both.get("answers") or [], both.get("names")
+    else:
+        answers = host.get_fact(HttpProbes, requests=requests, _stdin=stdin) or []
+    answers = [*answers, *[None] * (len(probes) - len(answers))][:len(probes)]
+    return (answers, names) if names_file else answers
 
 
 def _write_report(path: Path, name: str, entry: dict) -> None:
@@ -65,9 +70,12 @@ def _write_report(path: Path, name: str, entry: dict) -> None:
     os.replace(tmp, path)
 
 
-def _settled(label: str, s, probes: Sequence[Probe], url: str, insecure: bool) -> list[Check]:
-    """Each probe judged; failed ones asked again (in one command) for SETTLE_SECONDS."""
-    checks: list[Check] = [judge(label, s, p, a) for p, a in zip(probes, _ask(probes, url, insecure))]
+def _settled(label: str, s, probes: Sequence[Probe], url: str, insecure: bool, names_file: str = ""):
+    """Each probe judged; failed ones asked again (in one command) for SETTLE_SECONDS.
+    With ``names_file``: ``(checks, names in that file)``, read by the first command."""
+    first = _ask(probes, url, insecure, names_file)
+    answers, names = first if names_file else (first, None)
+    checks: list[Check] = [judge(label, s, p, a) for p, a in zip(probes, answers)]
     deadline = time.monotonic() + SETTLE_SECONDS
     while any(not c.ok for c in checks) and time.monotonic() < deadline:
         time.sleep(RETRY_INTERVAL)
@@ -75,7 +83,7 @@ def _settled(label: str, s, probes: Sequence[Probe], url: str, insecure: bool) -
         again = [i for i, c in enumerate(checks) if not c.ok]
         for i, answer in zip(again, _ask([probes[i] for i in again], url, insecure)):
             checks[i] = judge(label, s, probes[i], answer)
-    return checks
+    return (checks, names) if names_file else checks
 
 
 @operation()
@@ -117,13 +125,12 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
             backend_checks[backend.name] = _settled(
                 f"{host.name} -> backend {backend.name}", b_cfg.settings, backend_probes(cfg.gateway.service),
                 backend_url(backend, tls=False), insecure=False)
-    checks = _settled(host.name, s, plan(s, cfg.credentials, _flatten(retired)), url, insecure)
-
-    # What the host's credential file holds (names only), beside what is wanted.
+    # What the host's credential file holds (names only), beside what is wanted: read by
+    # the same command as the probes.
     mode = auth.mode_of(s)
     file_path = layout_of(s).auth_file(mode.credential_file)
     wanted = mode.file_entries(cfg.credentials)
-    live = host.get_fact(CredentialNames, path=file_path)
+    checks, live = _settled(host.name, s, plan(s, cfg.credentials, _flatten(retired)), url, insecure, file_path)
     checks.append(judge_names(host.name, file_path, wanted, live))
 
     address = host.data.get("ssh_hostname") or host.name

@@ -207,13 +207,15 @@ def running(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = 
         return
     d = shlex.quote(stack_dir)
     compose = f"docker compose --project-directory {d} -f {shlex.quote(HostLayout(stack_dir, project).compose_file)}"
-    # --wait: return only once Ollama is healthy and the proxy runs, or fail loudly.
-    yield f"{compose} up -d --remove-orphans --wait --wait-timeout 300"
     if stale:
         if host.state.is_executing:
             host.log(f"the proxy's mounts of {', '.join(stale)} are not the directories on disk "
                      "(removed or replaced): re-creating the proxy")
-        yield f"{compose} up -d --no-deps --force-recreate --wait --wait-timeout 300 proxy"
+        # Removed, then made by the `up` below like any missing container (`up
+        # --force-recreate --no-deps` would label it with another config hash).
+        yield f"{compose} rm -fs proxy"
+    # --wait: return only once Ollama is healthy and the proxy runs, or fail loudly.
+    yield f"{compose} up -d --remove-orphans --wait --wait-timeout 300"
 
 
 @operation()

@@ -47,7 +47,7 @@ def record(request, item: str, tried: str, holds: str, seconds: float, how: str)
     + how: what that run was ("rerun with the default", "refused before any change")
     """
     node = request.node
-    test = f"{Path(str(node.path)).relative_to(PROJECT_DIR)}::{node.name}"
+    test = f"{Path(str(node.path)).relative_to(PROJECT_DIR)}::{getattr(node, 'originalname', None) or node.name}"
     row = {"item": item, "tried": tried, "holds": holds, "seconds": round(seconds, 1), "how": how,
            "test": test, "measured": time.strftime("%Y-%m-%d", time.gmtime())}
     MEASURED_DIR.mkdir(parents=True, exist_ok=True)

@@ -33,9 +33,11 @@ def auth_header(mode: str, name: str, value: str) -> str:
     return f"Bearer {value}"
 
 
-def status_of(url: str, header: str | None = None, timeout: float = 10) -> int:
-    """GET url (a 127.0.0.1 lab port); 0 when nothing answers."""
-    request = urllib.request.Request(url)
+def status_of(url: str, header: str | None = None, timeout: float = 10, data: bytes | None = None) -> int:
+    """GET url (a 127.0.0.1 lab port), or POST ``data`` as JSON; 0 when nothing answers."""
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     if header:
         request.add_header("Authorization", header)
     try:

@@ -1,0 +1,152 @@
+"""Benchmark: a no-change rerun of deploy.py, in remote commands and wall time (issue #15).
+
+    .venv/bin/python bench/rerun_bench.py [--runs 3] [--rtt-ms 50] [--keep] [--project DIR]
+
+Grows the lab to 4 hosts (python -m lab up --hosts 4), deploys once so every host is
+converged, then for a rerun that changes nothing prints:
+
+- remote commands per host (the `>>>` lines pyinfra prints at -vvv, counted per host),
+  and that the run reported zero changes and printed no hash of the credential files;
+- wall time with 1, 2 and 4 hosts (--limit), median of --runs;
+- the same with --rtt-ms more round trip to every host: each host's SSH port is reached
+  through lab.latency's relay (this machine's kernel has no sch_netem for `tc qdisc ...
+  netem` inside the hosts; the relay delays every packet of the SSH connection instead,
+  the same to pyinfra).
+
+Targets (#15): <= 6 remote commands per host, <= 1.5 s for one host, 4 hosts <= 1.3x one
+host, <= 3 s for one host with 50 ms more round trip. --project runs another checkout's
+deploy.py (e.g. an older commit, unpacked with `git archive`) against this lab, for a
+before/after. Prints figures; asserts nothing (a benchmark, not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lab.latency import Relay  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
+STATE = ROOT / ".lab" / "lab.json"
+# Inventory that reaches each lab host through its relay: OLLAMA_GATE_BENCH_SSH_PORTS.
+RELAYED_INVENTORY = ROOT / "bench" / "lab_relayed_inventory.py"
+
+
+def lab(*args: str) -> None:
+    subprocess.run([PY, "-m", "lab", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+CPU: list[float] = []  # user+sys seconds of each deploy process (this machine's share of the work)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def deploy(project: Path, *args: str, inventory: str = "inventory/lab.py", env: dict | None = None,
+           verbose: bool = False) -> tuple[float, str]:
+    command = [PYINFRA, "-y", *(["-vvv"] if verbose else []), *args, inventory, "deploy.py"]
+    cpu = _children_cpu()
+    start = time.monotonic()
+    proc = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=1800,
+                          stdin=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
+    elapsed = time.monotonic() - start
+    CPU.append(_children_cpu() - cpu)
+    if proc.returncode != 0:
+        sys.exit(f"deploy failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return elapsed, proc.stdout + proc.stderr
+
+
+def changed_ops(output: str) -> int:
+    table = output.split("--> Results:")[-1]
+    total = [line for line in table.splitlines() if line.strip().startswith("Grand total")]
+    return int(total[0].split()[3]) if total and total[0].split()[3] != "-" else 0
+
+
+def commands_per_host(output: str, hosts: list[str]) -> dict[str, int]:
+    return {h: len(re.findall(rf"^\[{re.escape(h)}\] >>> ", output, flags=re.M)) for h in hosts}
+
+
+def median_run(project: Path, runs: int, *args: str, **kwargs) -> tuple[float, list[float]]:
+    del CPU[:]
+    times = []
+    for _ in range(runs):
+        elapsed, out = deploy(project, *args, **kwargs)
+        if changed_ops(out):
+            sys.exit(f"a no-change rerun changed something:\n{out[-3000:]}")
+        times.append(elapsed)
+    return statistics.median(times), times
+
+
+def fmt(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rtt-ms", type=float, default=50)
+    parser.add_argument("--keep", action="store_true", help="leave the lab at 4 hosts")
+    parser.add_argument("--project", type=Path, default=ROOT, help="checkout whose deploy.py runs")
+    args = parser.parse_args()
+    project = args.project.resolve()
+    os.environ.pop("OLLAMA_GATE_LAB_SECRETS", None)
+
+    before = len(json.loads(STATE.read_text())["hosts"]) if STATE.exists() else 2
+    lab("up", "--hosts", "4")
+    entries = json.loads(STATE.read_text())["hosts"]
+    hosts = [h["name"] for h in entries]
+    first, _ = deploy(project)
+    print(f"project: {project}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          "(wall times on a loaded machine are mostly waiting for a core)")
+    print(f"converge 4 hosts (first deploy where needed): {first:.1f} s")
+
+    _, out = deploy(project, verbose=True)
+    counts = commands_per_host(out, hosts)
+    hashes = re.findall(r"\{SSHA\}|\$2[aby]\$|\$apr1\$|\$6\$", out)
+    print(f"remote commands per host (no-change rerun, -vvv): {counts}")
+    print(f"changes reported: {changed_ops(out)}; credential hashes in the -vvv output: {len(hashes)}")
+
+    figures = {}
+    for n in (1, 2, 4):
+        limit = ("--limit", ",".join(hosts[:n])) if n < 4 else ()
+        figures[n], times = median_run(project, args.runs, *limit)
+        print(f"no-change rerun, {n} host(s): {figures[n]:.2f} s (median of {args.runs}: {fmt(times)}; "
+              f"pyinfra's CPU {statistics.median(CPU):.2f} s; load average {os.getloadavg()[0]:.1f})")
+
+    with ExitStack() as stack:
+        relays = {h["name"]: stack.enter_context(Relay(h["ssh_port"], rtt_ms=args.rtt_ms)) for h in entries}
+        env = {"OLLAMA_GATE_BENCH_SSH_PORTS": json.dumps({name: r.port for name, r in relays.items()})}
+        wan = {}
+        for n in (1, 4):
+            limit = ("--limit", ",".join(hosts[:n])) if n < 4 else ()
+            wan[n], times = median_run(project, args.runs, *limit, inventory=str(RELAYED_INVENTORY), env=env)
+            print(f"no-change rerun, {n} host(s), +{args.rtt_ms:.0f} ms round trip: {wan[n]:.2f} s "
+                  f"(median of {args.runs}: {fmt(times)})")
+
+    worst = max(counts.values())
+    print(f"4 hosts / 1 host: {figures[4] / figures[1]:.2f}x")
+    print(f"target <= 6 remote commands per host: {'met' if worst <= 6 else 'MISSED'} ({worst})")
+    print(f"target 1 host <= 1.5 s: {'met' if figures[1] <= 1.5 else 'MISSED'} ({figures[1]:.2f} s)")
+    print(f"target 4 hosts <= 1.3x one: {'met' if figures[4] / figures[1] <= 1.3 else 'MISSED'}")
+    print(f"target 1 host <= 3 s with +{args.rtt_ms:.0f} ms: {'met' if wan[1] <= 3 else 'MISSED'} ({wan[1]:.2f} s)")
+    if not args.keep and before != 4:
+        lab("up", "--hosts", str(before))
+
+
+if __name__ == "__main__":
+    main()
