@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from ollama_gate.auth import MODES
 from ollama_gate.images import archive_filename
 
 from .conftest import deploy, ssh
@@ -91,7 +92,9 @@ def volume_created(lab, index) -> str:
 
 def test_upgrade_and_rollback_keep_models_and_credentials(deployed, next_images):
     lab = deployed["lab"]
-    index, host = next((i, h) for i, h in enumerate(lab["hosts"]) if h["auth_mode"] == "basic")
+    # The host whose proxy runs the nginx image (the stand-in upgraded here).
+    index, host = next((i, h) for i, h in enumerate(lab["hosts"])
+                       if MODES[h["auth_mode"]].image_setting == "images_nginx")
     limit = ("--limit", host["name"])
     name, value = credential(lab, host)
     header = auth_header(host["auth_mode"], name, value)
