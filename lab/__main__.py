@@ -73,6 +73,7 @@ def up(n_hosts: int = 2, rebuild: bool = False, wait_ollama: float = 0, fleet: b
         if fleet:
             host["lab_address"] = hosts.lab_address(host["name"])
         entries.append(state.host_entry(index, host, state.ensure_credential(index, fleet), fleet))
+        hosts.drop_stale_standins(host["name"], {ref: images.image_id(ref) for ref in STANDIN_IMAGES})
     lab = state.write_state(entries, fleet)
     log(f"lab up in {time.monotonic() - start:.1f} s: {n_hosts} host(s), state in {STATE_FILE}")
     return lab

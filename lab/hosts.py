@@ -212,6 +212,21 @@ def start_host(index: int, taken: set[int]) -> dict:
     return {"name": name, "ssh_port": ssh_port, "proxy_port": proxy_port}
 
 
+def drop_stale_standins(name: str, wanted: dict[str, str]) -> None:
+    """Remove from host name's engine each stand-in whose ID is not the one built here.
+
+    The deploy loads an archive only when its tag is missing (real tags do not change),
+    but a stand-in rebuilt from changed sources keeps its tag. Removing the stale one makes
+    the next deploy load the new archive and re-create the container that used it.
+    """
+    for ref, image_id in wanted.items():
+        found = docker("exec", name, "docker", "image", "inspect", "--format", "{{.Id}}", ref,
+                       check=False, capture=True)
+        if found.returncode == 0 and found.stdout.strip() != image_id:
+            log(f"{name}: {ref} is an older build; removed so the next deploy loads the new one")
+            docker("exec", name, "docker", "image", "rm", "-f", ref, check=False, capture=True)
+
+
 def authorize_key(name: str, public_key: str) -> None:
     """Let root on host name in with the lab key (written each time: the key may be new)."""
     docker("exec", "-i", name, "sh", "-c",
