@@ -125,7 +125,9 @@ def test_upgrade_and_rollback_keep_models_and_credentials(deployed, next_images)
     print(f"upgrade: deploy {took:.1f} s, {len(probe.samples)} requests, {failed} failed, "
           f"endpoint down {downtime:.1f} s", file=sys.stderr)
     assert probe.samples[-1][1] == 200  # serving again at the end
-    assert downtime < took / 2  # down only while the containers were swapped, not the whole run
+    # Down only while the containers were swapped (about 5 s on the lab), never the whole run:
+    # the new image is loaded and the files written while the old stack still serves.
+    assert downtime < min(took - 1, 30)
 
     rollback = deploy(*limit)
     assert rollback.returncode == 0, rollback.output[-4000:]
