@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-UNIT = "tests/unit"
 RENDER = "tests/unit/test_proxy_render.py"
 BASIC_IT = "tests/integration/test_proxy_basic.py"
 BEARER_IT = "tests/integration/test_proxy_bearer.py"
@@ -26,6 +25,8 @@ PROXY = [RENDER, "tests/unit/test_auth.py", BASIC_IT, BEARER_IT, TLS_IT]
 SECRETS = ["tests/unit/test_secrets_file.py", "tests/unit/test_secrets_values.py", "tests/unit/test_narrowing.py",
            "tests/unit/test_auth.py", "tests/unit/test_credentials.py"]
 CHECKS = ["tests/unit/test_checks.py", "tests/unit/test_judge_refusals.py", "tests/facts"]
+DEPLOY = ["tests/unit/test_compose_render.py", "tests/unit/test_deploy_plan.py"]
+SETTINGS = ["tests/unit/test_settings.py", "tests/unit/test_setting_bounds.py"]
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,23 @@ HAND_MUTANTS = [
     HandMutant("template-logs-authorization", "template", TEMPLATE,
                '"$http_user_agent"\';', '"$http_user_agent" "$http_authorization"\';', PROXY),
 
+    HandMutant("template-gateway-forwards-client-credentials", "template", TEMPLATE,
+               "    include {{ service_auth_conf }};\n", "", PROXY + ["tests/integration/test_gateway.py"]),
+
     # --- Lua module -------------------------------------------------------------------
     HandMutant("lua-accepts-failed-lookup", "lua", LUA,
                "        return deny(ngx.HTTP_UNAUTHORIZED, challenge_invalid)\n    end\n    ngx.var.ollama_gate_user = name",
                "        name = \"-\"\n    end\n    ngx.var.ollama_gate_user = name",
                [BEARER_IT]),
     HandMutant("lua-keeps-old-keys-when-unreadable", "lua", LUA,
-               "    keys, loaded = nil, nil\nend", "end", [BEARER_IT]),
+               "    keys, loaded, expiries = nil, nil, nil\nend", "end", [BEARER_IT]),
     HandMutant("lua-fails-open-without-keys", "lua", LUA,
                "        return ngx.exit(ngx.HTTP_SERVICE_UNAVAILABLE)", "        return", [BEARER_IT]),
     HandMutant("lua-case-sensitive-digests", "lua", LUA,
                "                sum = sum:lower()\n", "", [BEARER_IT],
                proof=[f"{BEARER_IT}::test_digest_lines_are_read_in_either_case"]),
+    HandMutant("lua-ignores-expiry", "lua", LUA,
+               "        if expiry and ngx.now() >= expiry then", "        if false then", [BEARER_IT]),
     HandMutant("lua-accepts-any-scheme", "lua", LUA,
                'if lower(sub(authorization, 1, 7)) ~= "bearer " then', "if false then", [BEARER_IT]),
     HandMutant("lua-no-token-length-limit", "lua", LUA,
@@ -117,14 +123,15 @@ HAND_MUTANTS = [
     HandMutant("compose-publishes-ollama", "compose", COMPOSE,
                "    volumes:\n      - ollama-models:/root/.ollama\n",
                "    ports:\n      - \"11434:11434\"\n    volumes:\n      - ollama-models:/root/.ollama\n",
-               [UNIT], proof=["tests/unit/test_compose_render.py::test_ollama_is_never_published"]),
-    HandMutant("compose-credentials-writable", "compose", COMPOSE,
-               "      - {{ s.stack_dir }}/auth:{{ auth_dir }}:ro", "      - {{ s.stack_dir }}/auth:{{ auth_dir }}", [UNIT]),
+               DEPLOY, proof=["tests/unit/test_compose_render.py::test_ollama_is_never_published"]),
+    HandMutant("compose-mounts-writable", "compose", COMPOSE,
+               "      - {{ host_dir }}:{{ container_dir }}:ro", "      - {{ host_dir }}:{{ container_dir }}", DEPLOY),
     HandMutant("deploy-credential-file-world-readable", "compose", "deploy.py",
-               "content=cred_text, stack_dir=d, mode=0o640", "content=cred_text, stack_dir=d, mode=0o644", [UNIT],
+               "path=cred_path, stack_dir=d, mode=0o640", "path=cred_path, stack_dir=d, mode=0o644", DEPLOY,
                proof=["tests/unit/test_deploy_plan.py::test_credential_file_is_root_and_the_proxy_workers_only"]),
     HandMutant("deploy-credential-file-not-sensitive", "compose", "deploy.py",
-               "mode=0o640, gid=gid, sensitive=True", "mode=0o640, gid=gid, sensitive=False", [UNIT]),
+               "path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=True",
+               "path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=False", DEPLOY),
 
     # --- Module-level constants (mutmut leaves them alone) ------------------------------
     HandMutant("routes-admin-route-allowed", "constants", "ollama_gate/proxy.py",
@@ -146,15 +153,16 @@ HAND_MUTANTS = [
     HandMutant("bcrypt-cost-4", "constants", "ollama_gate/credentials.py",
                "bcrypt.using(rounds=5,", "bcrypt.using(rounds=4,", SECRETS),
     HandMutant("password-min-length-floor-8", "constants", "ollama_gate/settings.py",
-               "_int_in(v, 12, 1024)", "_int_in(v, 8, 1024)", [UNIT],
+               "_int_in(v, 12, 1024)", "_int_in(v, 8, 1024)", SETTINGS,
                proof=["tests/unit/test_setting_bounds.py"]),
     HandMutant("password-min-length-no-ceiling", "constants", "ollama_gate/settings.py",
-               "_int_in(v, 12, 1024)", "_int_in(v, 12, 10**9)", [UNIT],
+               "_int_in(v, 12, 1024)", "_int_in(v, 12, 10**9)", SETTINGS,
                proof=["tests/unit/test_setting_bounds.py"]),
 
     # --- The regressions of issue #16's gaps, in functions (each proof is the gap's test) --
     HandMutant("gap-narrowing-ignored", "gaps", "ollama_gate/secrets_file.py",
-               "    return {n: section[n] for n in sorted(names)}", "    return dict(sorted(section.items()))",
+               "    return Assignment({n: section[n] for n in sorted(set(names)) if n in section}",
+               "    return Assignment(dict(sorted(section.items()))",
                SECRETS, proof=["tests/unit/test_narrowing.py"]),
     HandMutant("gap-yaml-error-quotes-the-line", "gaps", "ollama_gate/secrets_file.py",
                'is not valid YAML{where}"]) from None', 'is not valid YAML{where}: {e}"]) from None',

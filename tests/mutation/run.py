@@ -58,10 +58,6 @@ MODULES = [
     "ollama_gate/facts/http.py",
     "ollama_gate/auth/*.py",
 ]
-# What the mutated copy needs besides ollama_gate/ and tests/ (PROJECT_DIR is the copy).
-ALSO_COPY = ["templates", "files", "group_data", "inventory", "deploy.py", "verify.py",
-             "secrets.example.yml", "README.md", "bench", "lab", "Makefile", ".gitignore",
-             "requirements.txt", "sitecustomize.py"]
 HOOKS = ".hooks"  # holds sitecustomize.py, on PYTHONPATH of mutmut and everything it starts
 
 # Tests that run `python -m ollama_gate` see MUTANT_UNDER_TEST too. While mutmut records
@@ -131,7 +127,10 @@ def write_mutmut_config(project: Path, only: list[str]) -> None:
     write_if_changed(project / HOOKS / "sitecustomize.py", SITECUSTOMIZE)
     pyproject = project / "pyproject.toml"
     text = (ROOT / "pyproject.toml").read_text() if (ROOT / "pyproject.toml").exists() else ""
-    also_copy = [p for p in ALSO_COPY if (project / p).exists()]
+    # Everything else of the project too: tests read files beside the package (deploy.py,
+    # uninstall.py, README.md, templates/ ...), and PROJECT_DIR is the mutated copy.
+    also_copy = sorted(p.name for p in project.iterdir()
+                       if p.name not in ("ollama_gate", "tests", "mutants", ".git", HOOKS, "pyproject.toml"))
     text += "\n[tool.mutmut]\n" + "\n".join([
         'source_paths = ["ollama_gate"]',
         f"only_mutate = {toml_list(only)}",
