@@ -78,3 +78,18 @@ def test_bench_scripts_name_nothing_undefined():
         pyflakes_check(script.read_text(), str(script), reporter)
         undefined = [m for m in reporter.messages if "undefined name" in m or "Error" in m]
         assert not undefined, undefined
+
+
+def test_bench_strips_auth_from_every_proxying_location():
+    """proxy_bench.py's no-auth baseline is the product's config minus its auth lines; a new
+    allowed route or pattern once made it stop before measuring anything."""
+    import importlib.util
+
+    from ollama_gate import proxy
+    from ollama_gate.settings import Settings
+
+    spec = importlib.util.spec_from_file_location("proxy_bench", PROJECT_DIR / "bench" / "proxy_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    conf = proxy.render_proxy_config(Settings())[proxy.CONF_FILENAME]
+    assert not re.search(r"^\s*auth_basic", bench.without_auth(conf), re.M)
