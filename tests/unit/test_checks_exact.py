@@ -191,3 +191,11 @@ def test_summary_in_full():
     public = Settings(proxy_public_url="https://llm.example.com/", proxy_bind="::")
     assert v.summary("h", "10.0.0.1", public, USERS)[0] == "Base URL:        https://llm.example.com"
     assert v.summary("h", "10.0.0.1", Settings(proxy_bind="::"), USERS)[0] == "Base URL:        http://10.0.0.1:8880"
+
+
+def test_run_report_in_full():
+    a = {"ok": True}
+    b = {"ok": False}
+    assert v.run_report(["b", "a", "c"], {"b": b, "a": a}) == {
+        "version": 1, "ok": False, "not_verified": ["c"], "hosts": {"a": a, "b": b}}
+    assert v.run_report(["a"], {"a": a}) == {"version": 1, "ok": True, "not_verified": [], "hosts": {"a": a}}

@@ -47,3 +47,21 @@ def test_one_bad_host_stops_the_run_naming_every_problem(secrets):
     assert text.startswith("ollama-gate: 2 problem(s) in the settings or secrets; no host was changed:\n")
     assert "  - bad: auth_mode:" in text and "  - bad: proxy_port:" in text
     assert config._checked is None  # nothing was accepted
+
+
+def test_settings_for_host_needs_no_secrets_and_checks_every_host(tmp_path, monkeypatch):
+    monkeypatch.setenv("OLLAMA_GATE_SECRETS", str(tmp_path / "absent.yml"))
+    monkeypatch.setattr(config, "_settings_checked", None)
+    monkeypatch.chdir(tmp_path)
+    inv = inventory(("a", {}), ("b", {"proxy_port": 9000}))
+    with ctx_state.use(inv.state):
+        assert config.settings_for_host(inv.get_host("b"), inv).proxy_port == 9000
+        assert config.settings_for_host(inv.get_host("a"), inv).proxy_port == 8880
+    monkeypatch.setattr(config, "_settings_checked", None)
+    bad = inventory(("a", {}), ("b", {"proxy_port": True}), ("c", {"auth_mode": "nope"}))
+    with pytest.raises(PyinfraError) as exc, ctx_state.use(bad.state):
+        config.settings_for_host(bad.get_host("a"), bad)
+    text = str(exc.value)
+    assert text.startswith("ollama-gate: 2 problem(s) in the settings; no host was changed:\n  - b: proxy_port: ")
+    assert "\n  - c: auth_mode: " in text
+    assert config._settings_checked is None

@@ -82,3 +82,30 @@ def test_unknown_names_are_refused_without_writing(path, edit):
         edit(path)
     assert "'bob'" in exc.value.errors[0]
     assert path.read_bytes() == before
+
+
+def test_show_gives_the_current_value_and_refuses_removed_or_unknown_names(path):
+    password = sf.add(path, "users", "alice")
+    key = sf.add(path, "keys", "ci")
+    section, secret, expired = sf.show(path, "alice")
+    assert (section, secret.name, secret.reveal(), expired) == ("users", "alice", password, False)
+    section, secret, expired = sf.show(path, "ci")
+    assert (section, secret.reveal(), expired) == ("keys", key, False)
+    sf.remove(path, "alice")
+    with pytest.raises(ConfigError) as exc:
+        sf.show(path, "alice")
+    assert exc.value.errors == ["'alice' was removed: only its old values are kept, under 'retired:'"]
+    with pytest.raises(ConfigError) as exc:
+        sf.show(path, "cj")
+    assert exc.value.errors[0].startswith(f"no credential named 'cj' in {str(path)!r}")
+
+
+def test_rotating_a_removed_name_says_it_was_removed(path):
+    sf.add(path, "users", "alice")
+    sf.remove(path, "alice")
+    with pytest.raises(ConfigError) as exc:
+        sf.rotate(path, "alice")
+    assert exc.value.errors == [f"'alice' was removed (only its old values are under 'retired:' in {str(path)!r})"]
+    with pytest.raises(ConfigError) as exc:
+        sf.rotate(path, "alicf")
+    assert exc.value.errors[0].startswith(f"no credential named 'alicf' in {str(path)!r}")
