@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
 # Debian packages the tests use: a real nginx with the Lua module, wrk for the benchmark,
-# curl, and what the lab needs to build its hosts (debootstrap) and run them (docker.io).
-TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client openssl make python3-venv
+# curl, pebble (Let's Encrypt's test CA, for the acme tests), and what the lab needs to
+# build its hosts (debootstrap) and run them (docker.io).
+TEST_PACKAGES := nginx libnginx-mod-http-lua wrk curl debootstrap docker.io openssh-client openssl make python3-venv pebble
 
 .PHONY: models-archive venv deps demo demo-fleet test unit integration e2e lab-up lab-down lab-clean lab-status down bench fault-table mutation
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from pyinfra import host, inventory
 
 from ollama_gate import auth, compose, proxy
+from ollama_gate import tls as tls_module
 from ollama_gate.config import config_for_host
 from ollama_gate.facts.host import MemoryTotal
 from ollama_gate.gateway import service_auth_conf
 from ollama_gate.layout import layout_of
-from ollama_gate.operations import credentials, docker, endpoint, images, models, snapshot, stack, system, tls
+from ollama_gate.operations import acme, credentials, docker, endpoint, images, models, snapshot, stack, system, tls
 from ollama_gate.operations.snapshot import known
 from ollama_gate.settings import resolve_local_path
 
@@ -30,8 +31,10 @@ gid = mode.worker_gid
 lay = layout_of(s)  # every path on the host and container name
 d = lay.stack_dir
 cred_path = lay.auth_file(mode.credential_file)
-# openssl makes the self-signed certificate on the host.
-packages = ["curl", "ca-certificates", *(["openssl"] if s.proxy_tls == "self-signed" else [])]
+# openssl makes the self-signed certificate and reads every certificate's expiry and
+# fingerprint; certbot gets ACME certificates (and renews them with its timer).
+packages = ["curl", "ca-certificates", *(["openssl"] if s.proxy_tls != "off" else []),
+            *(["certbot"] if s.proxy_tls == "acme" else [])]
 
 # Everything the operations below ask the host, read in ONE command by the first of them
 # (which also takes the host's deploy lock). Nothing is read while this file is prepared:
@@ -48,6 +51,11 @@ stack.port_available(
     name="Check that the proxy port is free or already ours.",
     stack_dir=d, project=s.stack_project, port=s.proxy_port, bind=s.proxy_bind,
 )
+if s.proxy_tls == "acme":
+    stack.preflight_port(
+        name=f"Check that port {s.proxy_http_port} (ACME HTTP-01) is free or already ours.",
+        stack_dir=d, project=s.stack_project, port=s.proxy_http_port, bind=s.proxy_bind,
+    )
 
 system.users_exist(name="Check that the users of docker_users exist.", users=list(s.docker_users),
                    setting="docker_users")
@@ -109,7 +117,16 @@ if s.proxy_tls == "off":
     stale.append(lay.tls_dir)
 else:
     stack.directory(name="Ensure the TLS directory exists.", path=lay.tls_dir, stack_dir=d, mode=0o750, gid=0)
-    tls_ops = tls.certificate(s, lay)
+    tls_ops = tls.certificate(s, lay, inventory_name=host.name)
+if s.proxy_tls == "acme":
+    # certbot writes HTTP-01 answers to the webroot (the proxy serves it read-only on port
+    # 80); its deploy hook copies a new certificate to tls/ and reloads the proxy.
+    stack.directory(name="Ensure the ACME directory exists.", path=lay.acme_dir, stack_dir=d, mode=0o755)
+    stack.directory(name="Ensure the ACME webroot exists.", path=lay.acme_webroot, stack_dir=d, mode=0o755)
+    stack.file(name="Write certbot's deploy hook (install the new certificate, reload the proxy).",
+               path=lay.acme_hook, stack_dir=d, mode=0o755, content=tls_module.acme_hook(s))
+else:
+    stale.append(lay.acme_dir)
 
 proxy_files = proxy.render_proxy_config(s, pool=gateway.pool if gateway is not None else None)
 # One operation per possible file on every host (None: not used here), so each name means
@@ -152,6 +169,13 @@ stack.proxy_loaded(
     container=lay.proxy_container, conf_dir=lay.proxy_dir, stack_dir=d,
     changed_by=[*proxy_ops, *service_ops, *tls_ops, cleanup, up],
 )
+
+# --- ACME: the certificate, asked for only when needed, once the proxy answers port 80 ---
+if s.proxy_tls == "acme":
+    acme.ensure(s, lay)
+else:
+    acme.absent(name="Ensure certbot keeps no certificate of this stack (TLS mode is not acme).",
+                cert_name=tls_module.cert_name(s))
 
 # --- Models (a gateway has none: its backends take its model list) ---------------------
 if gateway is None and s.models_source == "local":

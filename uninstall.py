@@ -12,7 +12,8 @@ without a gate is left unchanged. Deploying again afterwards works as a first de
 from pyinfra import host, inventory
 
 from ollama_gate.config import settings_for_host
-from ollama_gate.operations import uninstall
+from ollama_gate import tls
+from ollama_gate.operations import acme, uninstall
 
 s = settings_for_host(host, inventory)
 
@@ -24,6 +25,9 @@ uninstall.models_absent(
     name="Ensure the models volume is removed if uninstall_models is set (kept otherwise).",
     project=s.stack_project, stack_dir=s.stack_dir, remove=s.uninstall_models,
 )
+# certbot's lineage of an acme stack: its timer would renew it and call a deploy hook that
+# is about to be removed with the stack directory.
+acme.absent(name="Ensure certbot keeps no certificate of this stack.", cert_name=tls.cert_name(s))
 uninstall.directory_absent(
     name="Ensure the stack directory (config, credential and TLS files) is removed.",
     project=s.stack_project, stack_dir=s.stack_dir,

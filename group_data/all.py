@@ -33,8 +33,10 @@ proxy_port = 8880
 proxy_max_body = "32m"
 # Seconds nginx waits for Ollama between two reads of a (streamed) response.
 proxy_read_timeout = 600
-# HTTPS: "off", "self-signed" (the deploy makes a certificate on the host) or "provided"
-# (proxy_tls_cert and proxy_tls_key are local paths uploaded to the host).
+# HTTPS: "off", "self-signed" (the deploy makes a certificate on the host, fetched to
+# tls/<host>.crt for clients to trust), "provided" (proxy_tls_cert and proxy_tls_key are
+# local paths uploaded to the host) or "acme" (certbot on the host gets and renews a
+# certificate from an ACME CA, HTTP-01 answered by the proxy on proxy_http_port).
 proxy_tls = "off"
 proxy_tls_cert = ""
 proxy_tls_key = ""
@@ -47,6 +49,20 @@ proxy_public_url = ""
 # needs a few MB per worker; the pids limit stops a fork bomb, not nginx.
 proxy_memory_limit = "256m"
 proxy_pids_limit = 512
+# acme only: the host port of the proxy's plain-HTTP listener, which answers the CA's
+# HTTP-01 challenges and redirects everything else to HTTPS. The CA always asks port 80,
+# so anything but 80 needs a port mapping in front.
+proxy_http_port = 80
+# acme only: the CA's directory URL (default Let's Encrypt production; its staging
+# directory is https://acme-staging-v02.api.letsencrypt.org/directory).
+proxy_acme_directory = "https://acme-v02.api.letsencrypt.org/directory"
+# acme only: contact e-mail of the ACME account ("" = register without one).
+proxy_acme_email = ""
+# acme only: the names on the certificate ([] = the host of proxy_public_url).
+proxy_acme_names: list = []
+# acme only: local path of a PEM CA certificate the host must trust to reach the ACME
+# directory over HTTPS (a private CA, e.g. Pebble in the lab); "" = the host's own trust.
+proxy_acme_ca_cert = ""
 
 # --- Images ---------------------------------------------------------------------
 # Pinned references (a tag other than latest, or a digest).

@@ -6,7 +6,7 @@ from . import TEMPLATES
 from .auth import mode_of
 from .layout import COMPOSE_FILENAME as COMPOSE_FILE  # noqa: F401  (re-exported)
 from .layout import layout_of
-from .proxy import container_port
+from .proxy import HTTP_PORT, container_port
 from .settings import Settings, memory_bytes
 
 # Capabilities each container gets back after `cap_drop: [ALL]` (CIS Docker Benchmark 5.3).
@@ -43,7 +43,8 @@ def render_compose(settings: Settings, host_memory_mb: int | None = None, gatewa
         proxy_tmpfs=flavor.writable_dirs, proxy_memory=settings.proxy_memory_limit.lower(),
         ollama_memory=None if gateway else ollama_memory_limit(settings, host_memory_mb),
         gateway=gateway,
-        backend="backend-internal" if settings.models_source == "local" and not gateway else "backend")
+        backend="backend-internal" if settings.models_source == "local" and not gateway else "backend",
+        http_port=HTTP_PORT)
 
 
 

@@ -7,6 +7,9 @@ the TLS and stack operations, the stack facts and the compose template take them
         proxy/  -> /etc/nginx/conf.d         proxy_dir (rendered config, Lua module, DH group)
         auth/   -> /etc/ollama-gate/auth     auth_dir (the auth mode's credential file)
         tls/    -> /etc/ollama-gate/tls      tls_dir (cert.pem, key.pem)
+        acme/                                acme_dir (proxy_tls acme only)
+            deploy-hook                      acme_hook (certbot's, per lineage)
+            webroot/ -> /var/www/ollama-gate-acme   acme_webroot (HTTP-01 answers)
     containers <project>-ollama, <project>-proxy
 """
 
@@ -25,12 +28,16 @@ AUTH_SUBDIR = "auth"
 TLS_SUBDIR = "tls"
 TLS_CERT_FILENAME = "cert.pem"
 TLS_KEY_FILENAME = "key.pem"
+ACME_SUBDIR = "acme"
+ACME_HOOK_FILENAME = "deploy-hook"
+ACME_WEBROOT_SUBDIR = "webroot"
 
 # Inside the proxy container (mounted read-only from the host directories above). Both
 # official images include /etc/nginx/conf.d/*.conf inside http {}.
 CONF_DIR = "/etc/nginx/conf.d"
 AUTH_DIR = "/etc/ollama-gate/auth"
 TLS_DIR = "/etc/ollama-gate/tls"
+ACME_WEBROOT = "/var/www/ollama-gate-acme"
 
 
 def container_name(project: str, service: str) -> str:
@@ -70,6 +77,18 @@ class HostLayout:
     def tls_key(self) -> str:
         return f"{self.tls_dir}/{TLS_KEY_FILENAME}"
 
+    @property
+    def acme_dir(self) -> str:
+        return f"{self.stack_dir}/{ACME_SUBDIR}"
+
+    @property
+    def acme_hook(self) -> str:
+        return f"{self.acme_dir}/{ACME_HOOK_FILENAME}"
+
+    @property
+    def acme_webroot(self) -> str:
+        return f"{self.acme_dir}/{ACME_WEBROOT_SUBDIR}"
+
     def proxy_file(self, name: str) -> str:
         return f"{self.proxy_dir}/{name}"
 
@@ -88,12 +107,15 @@ class HostLayout:
     def proxy_container(self) -> str:
         return self.container("proxy")
 
-    def proxy_mounts(self, tls: bool) -> list[tuple[str, str]]:
+    def proxy_mounts(self, tls: bool, acme: bool = False) -> list[tuple[str, str]]:
         """(host directory, container directory) pairs the proxy mounts read-only.
-        Directories, not files: a replaced file is seen by the running proxy."""
+        Directories, not files: a replaced file is seen by the running proxy. ``acme``: the
+        webroot certbot writes HTTP-01 answers to, served on the proxy's port 80."""
         mounts = [(self.proxy_dir, CONF_DIR), (self.auth_dir, AUTH_DIR)]
         if tls:
             mounts.append((self.tls_dir, TLS_DIR))
+        if acme:
+            mounts.append((self.acme_webroot, ACME_WEBROOT))
         return mounts
 
 

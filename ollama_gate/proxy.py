@@ -17,7 +17,7 @@ import re
 
 from ollama_gate import FILES_DIR, TEMPLATES, auth
 from ollama_gate.flavors import FLAVORS, Flavor  # noqa: F401  (Flavor: re-exported)
-from ollama_gate.settings import Settings, setting_error
+from ollama_gate.settings import Settings, public_port, setting_error
 
 
 CONF_FILENAME = "ollama-gate.conf"
@@ -25,12 +25,15 @@ MAIN_FILENAME = "ollama-gate.main"
 DHPARAM_FILENAME = "ffdhe2048.pem"
 
 # Paths inside the proxy container (the deploy mounts these read-only): ollama_gate/layout.py.
-from ollama_gate.layout import (AUTH_DIR, CONF_DIR, TLS_CERT_FILENAME, TLS_DIR,  # noqa: E402,F401
-                                TLS_KEY_FILENAME)
+from ollama_gate.layout import (ACME_WEBROOT, AUTH_DIR, CONF_DIR, TLS_CERT_FILENAME,  # noqa: E402,F401
+                                TLS_DIR, TLS_KEY_FILENAME)
 # A gateway's files: its credential for the backends (an nginx include holding a secret,
 # in the credentials directory) and the backends' certificates it trusts (in conf.d).
 SERVICE_AUTH_FILENAME = "backend-authorization.conf"
 BACKEND_CA_FILENAME = "backends-ca.pem"
+# acme mode: the container port of the plain-HTTP listener (HTTP-01 answers from
+# ACME_WEBROOT, a redirect to HTTPS for everything else).
+HTTP_PORT = 80
 
 # Routes that pass to Ollama after authentication: an allow-list matched exactly against
 # nginx's normalized URI ("//", "/./", "/../" and %XX already resolved), and forwarded as
@@ -104,11 +107,13 @@ def render_proxy_config(
     upstream: str = "ollama:11434",
     upstream_host: str = "localhost:11434",
     listen_port: int | None = None,
+    http_port: int = HTTP_PORT,
     listen_address: str = "",
     flavor: str | None = None,
     conf_dir: str = CONF_DIR,
     auth_dir: str = AUTH_DIR,
     tls_dir: str = TLS_DIR,
+    acme_webroot: str = ACME_WEBROOT,
     access_log: str = "/dev/stdout",
     pool=None,
 ) -> dict[str, str]:
@@ -117,6 +122,7 @@ def render_proxy_config(
     + upstream: Ollama's address as nginx reaches it (the Compose service).
     + upstream_host: the Host header sent to Ollama (one its host check accepts).
     + listen_port: the port inside the container; default 443 with TLS, else 80.
+    + http_port: acme mode's plain-HTTP listener (HTTP-01 answers, else a redirect)
     + listen_address: bind address ("" = all; tests pass 127.0.0.1).
     + flavor: a key of FLAVORS; default the image of the auth mode (``AuthMode.flavor``).
     + conf_dir, auth_dir, tls_dir, access_log: paths as the proxy sees them.
@@ -149,6 +155,7 @@ def render_proxy_config(
             ("conf_dir", conf_dir),
             ("auth_dir", auth_dir),
             ("tls_dir", tls_dir),
+            ("acme_webroot", acme_webroot),
             ("access_log", access_log),
         )
     }
@@ -168,6 +175,11 @@ def render_proxy_config(
         "tls": tls,
         "hsts": bool(settings.proxy_hsts),
         "listen": f"{address}:{port}" if address else str(port),
+        "acme": settings.proxy_tls == "acme",
+        "http_listen": f"{address}:{int(http_port)}" if address else str(int(http_port)),
+        "acme_webroot": paths["acme_webroot"],
+        # Where port 80 sends everything but challenges: the port clients use for HTTPS.
+        "https_port_suffix": "" if public_port(settings) == 443 else f":{public_port(settings)}",
         "upstream": _check("upstream", upstream, _UPSTREAM),
         "upstream_host": _check("upstream_host", upstream_host, _HOST),
         "conf_dir": paths["conf_dir"],

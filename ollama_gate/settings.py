@@ -21,7 +21,7 @@ from .model_names import model_name_error
 
 AUTH_MODES = auth.MODE_NAMES
 HTPASSWD_SCHEMES = tuple(HASHERS)
-TLS_MODES = ("off", "self-signed", "provided")
+TLS_MODES = ("off", "self-signed", "provided", "acme")
 IMAGE_SOURCES = ("registry", "archive")
 DOCKER_INSTALL_METHODS = ("official", "distro", "none")
 MODEL_SOURCES = ("registry", "local")
@@ -84,6 +84,11 @@ class Settings:
     proxy_public_url: str = _default("proxy_public_url")
     proxy_memory_limit: str = _default("proxy_memory_limit")
     proxy_pids_limit: int = _default("proxy_pids_limit")
+    proxy_http_port: int = _default("proxy_http_port")
+    proxy_acme_directory: str = _default("proxy_acme_directory")
+    proxy_acme_email: str = _default("proxy_acme_email")
+    proxy_acme_names: tuple = _default("proxy_acme_names")
+    proxy_acme_ca_cert: str = _default("proxy_acme_ca_cert")
 
     images_ollama: str = _default("images_ollama")
     images_nginx: str = _default("images_nginx")
@@ -240,6 +245,45 @@ def _environment_error(value: Any) -> str | None:
     return None
 
 
+def _dns_name(value: str) -> bool:
+    """A name an ACME CA validates over HTTP-01: at least two labels, no address."""
+    try:
+        ipaddress.ip_address(value)
+        return False
+    except ValueError:
+        pass
+    labels = value.rstrip(".").split(".")
+    return len(labels) >= 2 and len(value) <= 253 and all(
+        re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in labels)
+
+
+def public_host(settings_or_url) -> str:
+    """The host of proxy_public_url ("" when it is not set), without brackets or port."""
+    url = getattr(settings_or_url, "proxy_public_url", settings_or_url) or ""
+    rest = url.split("://", 1)[-1].rstrip("/")
+    if rest.startswith("["):
+        return rest[1:rest.index("]")]
+    return rest.split(":", 1)[0]
+
+
+def public_port(settings) -> int:
+    """The port clients reach the proxy on: proxy_public_url's, else proxy_port."""
+    url = settings.proxy_public_url
+    if url:
+        rest = url.split("://", 1)[1].rstrip("/")
+        host_end = rest.index("]") + 1 if rest.startswith("[") else 0
+        _, _, port = rest[host_end:].rpartition(":")
+        if port.isdigit():
+            return int(port)
+        return 443 if url.startswith("https") else 80
+    return settings.proxy_port
+
+
+def acme_names(settings) -> tuple:
+    """The names on an ACME certificate: proxy_acme_names, else the host of proxy_public_url."""
+    return tuple(settings.proxy_acme_names) or ((public_host(settings),) if public_host(settings) else ())
+
+
 def _daemon_options_error(value: Any) -> str | None:
     if not isinstance(value, dict):
         return f"must be a dict (written as /etc/docker/daemon.json), got {type(value).__name__}"
@@ -275,6 +319,17 @@ _CHECKS = {
     "proxy_public_url": lambda v: _is_str(v) or (
         None if v == "" or re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?", v)
         else f"{v!r} must be empty or a URL like https://gpu1.example.com:8880"),
+    "proxy_http_port": lambda v: _int_in(v, 1, 65535),
+    "proxy_acme_directory": lambda v: _is_str(v) or (
+        None if re.fullmatch(r"https://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", v)
+        else f"{v!r} must be the https:// URL of an ACME directory"),
+    "proxy_acme_email": lambda v: _is_str(v) or (
+        None if v == "" or re.fullmatch(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", v)
+        else f"{v!r} is not an e-mail address"),
+    "proxy_acme_names": lambda v: _name_list_error(v, "DNS names") or next(
+        (f"{n!r} is not a DNS name the CA can validate over HTTP-01 (no IP addresses, no wildcards)"
+         for n in v if not _dns_name(n)), None),
+    "proxy_acme_ca_cert": _is_str,
     "images_ollama": image_ref_error,
     "images_nginx": image_ref_error,
     "images_openresty": image_ref_error,
@@ -389,6 +444,20 @@ def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
         if not missing:
             errors += provided_tls.check(_local_path(v["proxy_tls_cert"], base_dir),
                                          _local_path(v["proxy_tls_key"], base_dir))
+    if v["proxy_tls"] == "acme":
+        names = v["proxy_acme_names"] or ((public_host(v["proxy_public_url"]),) if v["proxy_public_url"] else ())
+        if not names:
+            errors.append("proxy_acme_names: proxy_tls is 'acme' but neither proxy_acme_names nor "
+                          "proxy_public_url names the host the certificate is for")
+        elif not v["proxy_acme_names"] and not _dns_name(names[0]):
+            errors.append(f"proxy_public_url: proxy_tls is 'acme' but its host {names[0]!r} is not a DNS name "
+                          "an ACME CA can validate; set proxy_acme_names or use a name in proxy_public_url")
+        if v["proxy_http_port"] == v["proxy_port"]:
+            errors.append(f"proxy_http_port: {v['proxy_http_port']} is also proxy_port; the ACME challenge "
+                          "listener needs its own port (80 as the CA sees it)")
+        if v["proxy_acme_ca_cert"] and not _local_path(v["proxy_acme_ca_cert"], base_dir).is_file():
+            errors.append(f"proxy_acme_ca_cert: no such local file "
+                          f"{str(_local_path(v['proxy_acme_ca_cert'], base_dir))!r}")
     if v["images_source"] == "archive":
         active = (v["images_ollama"], v[auth.mode(v["auth_mode"]).image_setting])
         for ref in active:

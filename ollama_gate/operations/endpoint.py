@@ -13,9 +13,11 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 
 from .. import auth, outcomes
+from .. import tls
 from ..config import HostConfig
 from ..layout import layout_of
 from ..facts.http import EndpointProbes, HttpProbes, curl_batch_config
+from ..facts.tls import Certificate
 from ..secrets_file import Secret, load_secrets, secrets_path
 from ..checks import (REPORT_ENV, Check, Probe, base_url, credentials_entry, host_report, judge,  # noqa: F401
                       judge_names, plan, report_path_for, run_report, summary)
@@ -141,6 +143,8 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     if cfg.gateway is not None:
         lines += pool_summary(cfg.gateway.pool, {n: backend_state(c) for n, c in backend_checks.items()})
         checks = [c for name in backend_checks for c in backend_checks[name]] + checks
+    cert = host.get_fact(Certificate, path=layout_of(s).tls_cert) if s.proxy_tls != "off" else None
+    lines += tls.summary_lines(s, cert, tls.trust_file(host.name) if s.proxy_tls == "self-signed" else None)
     failed = [c for c in checks if not c.ok]
     # The result is said first: a report that cannot be written must not hide it.
     if failed:

@@ -136,7 +136,7 @@ class Gate(NginxProcess):
 
     def __init__(self, settings: Settings, upstream_port: int | None, *, label: str = "gate",
                  credentials: str | None = None, workers: int = 1, tls_files: dict | None = None,
-                 pool=None, service_auth: str | None = None):
+                 pool=None, service_auth: str | None = None, render_options: dict | None = None):
         prefix = make_workdir(label)
         super().__init__(prefix, free_port())
         self.settings = settings
@@ -157,6 +157,7 @@ class Gate(NginxProcess):
             tls_dir=str(self.tls_dir),
             access_log=str(self.access_log_path),
             pool=pool,
+            **(render_options or {}),
         )
         if service_auth is not None:
             # A gateway's include with its credential for the backends (a secret: auth dir).

@@ -137,7 +137,7 @@ def test_hsts_can_be_turned_off(start_gate, certificate, tmp_path):
 
 
 @pytest.mark.parametrize("auth_mode", ["basic", "bearer"])
-@pytest.mark.parametrize("tls", ["off", "self-signed", "provided"])
+@pytest.mark.parametrize("tls", ["off", "self-signed", "provided", "acme"])
 def test_every_combination_passes_nginx_t(upstream, certificate, auth_mode, tls):
     gate = Gate(settings_for(auth_mode, proxy_tls=tls), upstream.port, label="check",
                 credentials="", tls_files=certificate)
@@ -151,3 +151,45 @@ def test_every_combination_passes_nginx_t(upstream, certificate, auth_mode, tls)
         assert "[warn]" not in result.stderr, result.stderr
     finally:
         gate.cleanup()
+
+
+def test_acme_http_listener_serves_challenges_and_redirects_everything_else(start_gate, certificate, upstream):
+    """acme mode's port-80 server: the webroot's HTTP-01 answers as text, nothing else
+    proxied (a redirect to the HTTPS port clients use), no way out of the webroot."""
+    from tests.integration.harness import free_port, make_workdir, request, worker_readable_dir
+
+    webroot = make_workdir("acme-webroot")
+    challenge_dir = webroot / ".well-known" / "acme-challenge"
+    challenge_dir.mkdir(parents=True)
+    (challenge_dir / "tok3n_-A").write_text("tok3n_-A.thumbprint")
+    for path in (webroot / ".well-known", challenge_dir):
+        path.chmod(0o755)
+    (challenge_dir / "tok3n_-A").chmod(0o644)
+    http_port = free_port()
+    settings = settings_for("basic", proxy_tls="acme", proxy_public_url="https://llm.example.com:9443")
+    before = len(upstream.requests)
+    try:
+        gate = start_gate(settings, label="acme", credentials="", tls_files=certificate,
+                          render_options={"http_port": http_port, "acme_webroot": str(webroot)})
+        status, headers, body = request(http_port, path="/.well-known/acme-challenge/tok3n_-A")
+        assert (status, body) == (200, b"tok3n_-A.thumbprint")
+        assert header_values(headers, "Content-Type") == ["text/plain"]
+        assert request(http_port, path="/.well-known/acme-challenge/missing")[0] == 404
+        # Leaving the webroot: refused or sent to HTTPS, never a file.
+        assert request(http_port, path="/.well-known/acme-challenge/../../nginx.conf")[0] in (301, 400)
+        status, headers, _ = request(http_port, path="/api/tags?x=1")
+        assert status == 301
+        assert header_values(headers, "Location") == ["https://127.0.0.1:9443/api/tags?x=1"]
+        assert len(upstream.requests) == before  # nothing reached Ollama from port 80
+        # The HTTPS side is the usual proxy.
+        status, _, _ = https_get(gate.port, _insecure())
+        assert status == 401
+    finally:
+        shutil.rmtree(webroot, ignore_errors=True)
+
+
+def _insecure() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
