@@ -147,7 +147,7 @@ def test_acme_compose_publishes_the_http_port_and_mounts_the_webroot_read_only()
 
 
 def test_deploy_hook_installs_the_lineage_then_reloads_a_running_proxy():
-    hook = tls.acme_hook(settings_from_data(ACME), "ollama-gate-proxy")
+    hook = tls.acme_hook(settings_from_data(ACME))
     assert hook.startswith("#!/bin/sh\n")
     assert 'lineage="${RENEWED_LINEAGE:-/etc/letsencrypt/live/ollama-gate}"' in hook
     # The key is in place before the certificate, both by rename; nginx -t before reload.
