@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from . import TEMPLATES
+from .facts.host import LOADED_RECORD, config_digest_command
 from .facts.tls import san_entry
 from .layout import layout_of
 from .settings import Settings, public_host
@@ -72,7 +73,10 @@ def acme_hook(settings: Settings) -> str:
     """The deploy hook certbot runs after it got a new certificate for the lineage."""
     layout = layout_of(settings)
     return TEMPLATES.get_template("acme/deploy-hook.sh.j2").render(
-        cert_name=cert_name(settings), tls_dir=layout.tls_dir, container=layout.proxy_container)
+        cert_name=cert_name(settings), tls_dir=layout.tls_dir, container=layout.proxy_container,
+        # The same record stack.reload_proxy writes: the proxy has loaded what is on disk.
+        digest_command=config_digest_command(layout.stack_dir),
+        record=f"{layout.stack_dir}/{LOADED_RECORD}")
 
 
 def certbot_command(cert_name: str, names, directory: str, email: str, webroot: str, hook: str,

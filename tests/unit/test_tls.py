@@ -154,3 +154,12 @@ def test_deploy_hook_installs_the_lineage_then_reloads_a_running_proxy():
     assert hook.index('mv -f "$tls/key.pem.ollama-gate-new"') < hook.index('mv -f "$tls/cert.pem.ollama-gate-new"')
     assert hook.index("nginx -t -q") < hook.index("nginx -s reload")
     assert "name=^/ollama-gate-proxy$" in hook
+
+
+def test_deploy_hook_records_what_the_proxy_loaded_like_the_deploys_reload():
+    from ollama_gate.facts.host import config_digest_command
+
+    hook = tls.acme_hook(settings_from_data(ACME))
+    record = f"{config_digest_command('/opt/ollama-gate')} > '/opt/ollama-gate/.proxy-loaded.new'"
+    assert record in hook
+    assert hook.index("nginx -s reload") < hook.index(record)
