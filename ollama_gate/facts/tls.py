@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import calendar
 import ipaddress
+import shlex
 import time
+
+from typing_extensions import override
 
 from pyinfra.api import FactBase
 
@@ -57,9 +60,9 @@ def parse_x509(lines: list[str]) -> dict | None:
     return cert
 
 
-class Certificate(FactBase):
+class Certificate(FactBase[dict | None]):
     """
-    The certificate at ``path`` (PEM), or None when there is none:
+    Returns the certificate at ``path`` (PEM), or None when there is none:
 
     .. code:: python
 
@@ -68,28 +71,35 @@ class Certificate(FactBase):
          "san": ["DNS:gpu1.example.com", "IP:192.0.2.10"]}
     """
 
-    requires_command = "openssl"
+    @override
+    def requires_command(self, path: str) -> str:
+        return "openssl"
 
+    @override
     def command(self, path: str) -> str:
-        return f"if [ -f '{path}' ]; then {_X509.format(path=repr(path))}; fi; true"
+        p = shlex.quote(path)
+        return f"if [ -f {p} ]; then {_X509.format(path=p)}; fi; true"
 
+    @override
     def process(self, output: list[str]) -> dict | None:
         return parse_x509(output)
 
 
-class Fqdn(FactBase):
-    """The host's fully qualified name (``hostname -f``, else its short name): ``"gpu1.example.com"``."""
+class Fqdn(FactBase[str]):
+    """Returns the host's fully qualified name (``hostname -f``, else its short name): ``"gpu1.example.com"``."""
 
+    @override
     def command(self) -> str:
         return "hostname -f 2>/dev/null || hostname 2>/dev/null || uname -n"
 
+    @override
     def process(self, output: list[str]) -> str:
         return output[0].strip() if output else ""
 
 
-class CertbotLineage(FactBase):
+class CertbotLineage(FactBase[dict | None]):
     """
-    certbot's certificate lineage ``cert_name``, or None when certbot has none:
+    Returns certbot's certificate lineage ``cert_name``, or None when certbot has none:
 
     .. code:: python
 
@@ -98,16 +108,18 @@ class CertbotLineage(FactBase):
          "not_after": 1893456000, "san": ["DNS:llm.example.com"], "fingerprint": "AB:..", ...}
     """
 
+    @override
     def command(self, cert_name: str) -> str:
-        conf = f"/etc/letsencrypt/renewal/{cert_name}.conf"
-        live = f"/etc/letsencrypt/live/{cert_name}"
+        conf = shlex.quote(f"/etc/letsencrypt/renewal/{cert_name}.conf")
+        chain = shlex.quote(f"/etc/letsencrypt/live/{cert_name}/fullchain.pem")
         return (
-            f"if [ -f '{conf}' ] && [ -f '{live}/fullchain.pem' ]; then "
-            f"sed -n 's/^server *= */server=/p; s/^renew_hook *= */renew_hook=/p' '{conf}'; "
-            f"echo \"fullchain_sha256=$(sha256sum < '{live}/fullchain.pem' | cut -d' ' -f1)\"; "
-            f"{_X509.format(path=repr(live + '/fullchain.pem'))}; fi; true"
+            f"if [ -f {conf} ] && [ -f {chain} ]; then "
+            f"sed -n 's/^server *= */server=/p; s/^renew_hook *= */renew_hook=/p' {conf}; "
+            f"echo \"fullchain_sha256=$(sha256sum < {chain} | cut -d' ' -f1)\"; "
+            f"{_X509.format(path=chain)}; fi; true"
         )
 
+    @override
     def process(self, output: list[str]) -> dict | None:
         fields = {}
         rest = []
