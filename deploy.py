@@ -52,9 +52,10 @@ stack.port_available(
     stack_dir=d, project=s.stack_project, port=s.proxy_port, bind=s.proxy_bind,
 )
 if s.proxy_tls == "acme":
-    stack.preflight_port(
+    stack.port_available(
         name=f"Check that port {s.proxy_http_port} (ACME HTTP-01) is free or already ours.",
         stack_dir=d, project=s.stack_project, port=s.proxy_http_port, bind=s.proxy_bind,
+        setting="proxy_http_port",
     )
 
 system.users_exist(name="Check that the users of docker_users exist.", users=list(s.docker_users),

@@ -74,7 +74,7 @@ def acme_hook(settings: Settings) -> str:
     layout = layout_of(settings)
     return TEMPLATES.get_template("acme/deploy-hook.sh.j2").render(
         cert_name=cert_name(settings), tls_dir=layout.tls_dir, container=layout.proxy_container,
-        # The same record stack.reload_proxy writes: the proxy has loaded what is on disk.
+        # The same record stack.proxy_loaded writes: the proxy has loaded what is on disk.
         digest_command=config_digest_command(layout.stack_dir),
         record=f"{layout.stack_dir}/{LOADED_RECORD}")
 

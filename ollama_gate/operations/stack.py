@@ -293,7 +293,7 @@ def reload_command(container: str, conf_dir: str, stack_dir: str) -> str:
 
 
 @operation()
-def port_available(stack_dir: str, project: str, port: int, bind: str):
+def port_available(stack_dir: str, project: str, port: int, bind: str, setting: str = "proxy_port"):
     """
     Stop before changing anything if another deploy holds this host (the run's lock,
     taken by the HostState read), or if the published port is taken by something that is
@@ -301,6 +301,7 @@ def port_available(stack_dir: str, project: str, port: int, bind: str):
 
     + stack_dir, project: the stack
     + port, bind: the published address
+    + setting: the setting that asks for the port (named in the refusal)
     """
     run = snapshot.state()
     if "error" in run:
@@ -319,7 +320,7 @@ def port_available(stack_dir: str, project: str, port: int, bind: str):
     ours = port in stack.published  # this stack's proxy already publishes it
     if stack.port_listener and not ours:
         yield from fail_host(
-            f"proxy_port: port {port} on {bind} is already in use by {stack.port_listener}; "
-            "stop that service or choose another proxy_port")
+            f"{setting}: port {port} on {bind} is already in use by {stack.port_listener}; "
+            f"stop that service or choose another {setting}")
         return
     host.noop(f"port {port} is free or ours")
