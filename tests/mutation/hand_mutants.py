@@ -148,8 +148,9 @@ HAND_MUTANTS = [
     HandMutant("key-charset-widened", "constants", "ollama_gate/auth/bearer.py",
                r'B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")', r'B64TOKEN = re.compile(r"[^\n]+")',
                SECRETS + CHECKS),
+    # The salt is derived (credentials.derived_salt), so HASHERS' salt_size only reads hashes.
     HandMutant("ssha-short-salt", "constants", "ollama_gate/credentials.py",
-               "ldap_salted_sha1.using(salt_size=16)", "ldap_salted_sha1.using(salt_size=4)", SECRETS),
+               "        return digest[:16]\n", "        return digest[:4]\n", SECRETS),
     HandMutant("bcrypt-cost-4", "constants", "ollama_gate/credentials.py",
                "bcrypt.using(rounds=5,", "bcrypt.using(rounds=4,", SECRETS),
     HandMutant("password-min-length-floor-8", "constants", "ollama_gate/settings.py",

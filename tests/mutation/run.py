@@ -156,14 +156,16 @@ def write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def reset_survivors(project: Path) -> int:
-    """Ask every mutant that was not detected again (tests may have been added since)."""
+def reset_survivors(project: Path, functions=()) -> int:
+    """Ask every mutant that was not detected again (tests may have been added since);
+    with ``functions``, only those whose module::function contains one of these words."""
     count = 0
     for meta in (project / "mutants").rglob("*.py.meta"):
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for key, code in codes.items():
-            if code is not None and status_of(code) not in DETECTED:
+            if code is not None and status_of(code) not in DETECTED and (
+                    not functions or any(w in f"{meta.name}::{function_of(key)}" for w in functions)):
                 codes[key] = None
                 count += 1
         meta.write_text(json.dumps(data))
@@ -342,6 +344,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", default=[], help="modules / hand mutant areas containing one of these words")
     parser.add_argument("--incremental", action="store_true", help="keep .mutation/ results of functions that did not change")
+    parser.add_argument("--recheck", nargs="*", default=[],
+                        help="with --incremental: ask again only the survivors of functions containing these words")
     parser.add_argument("--no-python", action="store_true", help="skip mutmut")
     parser.add_argument("--no-hand", action="store_true", help="skip the hand-written mutants")
     parser.add_argument("--proofs", action="store_true",
@@ -367,7 +371,8 @@ def main(argv=None) -> int:
         git_init(project)
         write_mutmut_config(project, only)
         if args.incremental and (project / "mutants").exists():
-            print(f"asking {reset_survivors(project)} undetected mutant(s) of the last run again", flush=True)
+            print(f"asking {reset_survivors(project, args.recheck)} undetected mutant(s) of the last run again",
+                  flush=True)
         log = WORK / "mutmut.log"
         print(f"mutmut over {', '.join(only)} (log: {log.relative_to(ROOT)})", flush=True)
         rc = run_mutmut(project, log)

@@ -109,3 +109,78 @@ def test_rotating_a_removed_name_says_it_was_removed(path):
     with pytest.raises(ConfigError) as exc:
         sf.rotate(path, "alicf")
     assert exc.value.errors[0].startswith(f"no credential named 'alicf' in {str(path)!r}")
+
+
+def test_rotate_keeps_replaces_or_drops_the_expiry(path):
+    import datetime as dt
+
+    import yaml
+
+    def entry(name):
+        return yaml.safe_load(path.read_text())["keys"][name]
+
+    sf.add(path, "keys", "ci", expires=dt.date(2027, 3, 1))
+    sf.add(path, "keys", "plain")
+    _, kept = sf.rotate(path, "ci")                                   # kept
+    assert entry("ci") == {"value": kept, "expires": dt.date(2027, 3, 1)}
+    _, moved = sf.rotate(path, "ci", expires=dt.date(2027, 6, 1))     # replaced
+    assert entry("ci") == {"value": moved, "expires": dt.date(2027, 6, 1)}
+    _, plain = sf.rotate(path, "ci", expires=None)                    # dropped
+    assert entry("ci") == plain
+    _, given = sf.rotate(path, "plain", expires=dt.date(2027, 2, 1))  # a plain entry gets one
+    assert entry("plain") == {"value": given, "expires": dt.date(2027, 2, 1)}
+    _, still = sf.rotate(path, "ci", expires=None)                    # a plain entry stays plain
+    assert entry("ci") == still
+    assert values(path)[2]["ci"] == [kept, moved, plain]  # the last three old values
+
+
+def test_removing_entries_keeps_the_comments_around_them(path):
+    path.parent.mkdir(parents=True)
+    path.write_text("users:\n"
+                    "  # first user\n"
+                    "  alice: \"Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\"  # alice's laptop\n"
+                    "  # second user\n"
+                    "  bob: \"Hm4tQw9Zr2Lk7Vc5Nx8Bp3Jd6F\"\n"
+                    "  # third user\n"
+                    "  carol: \"Pw8sN3kT6vR1xZ4mQ7cL2bJ5hD\"\n"
+                    "# after the users\n"
+                    "keys: {}\n")
+    sf.remove(path, "bob")
+    text = path.read_text()
+    assert "bob:" not in text.split("retired:")[0]
+    for line in ("  # first user\n", "# alice's laptop", "  # third user\n", "# after the users\n"):
+        assert line in text, text
+    sf.remove(path, "alice")
+    text = path.read_text()
+    assert "alice:" not in text.split("retired:")[0]
+    assert "  # third user\n" in text and "# after the users\n" in text
+    assert text.index("carol:") < text.index("# after the users") < text.index("keys:")
+    assert list(load_secrets(path).users) == ["carol"]
+
+
+@pytest.mark.parametrize("text", ["users:\n  alice: \"Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\"\n",
+                                  "users:\n  alice: \"Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\"  # no newline at the end"])
+def test_installation_key_is_appended_once_leaving_the_rest_byte_for_byte(path, text):
+    import re
+
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    assert sf.ensure_installation_key(path) is True
+    after = path.read_text()
+    assert after.startswith(text)
+    added = after[len(text):].lstrip("\n").splitlines()
+    assert len(added) == 2 and added[0].startswith("# ")
+    assert re.fullmatch(rf'{sf.INSTALLATION_KEY}: "[0-9a-f]{{64}}"', added[1]), added[1]
+    assert sf.ensure_installation_key(path) is False and path.read_text() == after
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_installation_key_differs_per_file_and_is_never_added_to_a_non_mapping(tmp_path):
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    for p in (a, b):
+        p.write_text("users: {}\n")
+        sf.ensure_installation_key(p)
+    assert a.read_text() != b.read_text()
+    c = tmp_path / "c.yml"
+    c.write_text("- a list\n")
+    assert sf.ensure_installation_key(c) is False and c.read_text() == "- a list\n"
