@@ -32,10 +32,19 @@ from .run import apt_install, log, run
 PACKAGE = "pebble"
 
 
-def bridge_gateway() -> str:
-    """The address of this machine on Docker's default bridge (where lab hosts reach it)."""
-    out = run(["ip", "-4", "-o", "addr", "show", "docker0"], capture=True).stdout.split()
-    return out[out.index("inet") + 1].split("/")[0]
+def bridge_gateway(interface: str = "docker0") -> str:
+    """The address of this machine on Docker's default bridge (where lab hosts reach it),
+    asked of the kernel (SIOCGIFADDR): a fresh machine may have no `ip` command, and
+    `docker network inspect bridge` leaves the gateway out on some engines."""
+    import fcntl
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            packed = fcntl.ioctl(sock.fileno(), 0x8915, struct.pack("256s", interface.encode()[:15]))
+        except OSError as e:
+            raise SystemExit(f"lab: no address on {interface} (is the Docker engine up?): {e}") from None
+    return socket.inet_ntoa(packed[20:24])
 
 
 def host_address(container: str) -> str:
