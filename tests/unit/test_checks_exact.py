@@ -199,3 +199,19 @@ def test_run_report_in_full():
     assert v.run_report(["b", "a", "c"], {"b": b, "a": a}) == {
         "version": 1, "ok": False, "not_verified": ["c"], "hosts": {"a": a, "b": b}}
     assert v.run_report(["a"], {"a": a}) == {"version": 1, "ok": True, "not_verified": [], "hosts": {"a": a}}
+
+
+def test_an_existing_report_is_checked_without_changing_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("OLLAMA_GATE_REPORT", raising=False)
+    report = tmp_path / "gate.json"
+    report.write_text('{"old": true}')
+    assert v.report_path_error(Settings(verify_report=str(report))) is None
+    assert report.read_text() == '{"old": true}'
+    assert v.report_path_error(Settings(verify_report=str(tmp_path))) == \
+        f"verify_report: {str(tmp_path)!r} is a directory; give the path of a .json file"
+    (tmp_path / "file").write_text("")
+    assert v.report_path_error(Settings(verify_report=str(tmp_path / "file" / "r.json"))) == \
+        f"verify_report: cannot write the report to {str(tmp_path / 'file' / 'r.json')!r}: " \
+        f"{str(tmp_path / 'file')!r} is not a directory"
+    monkeypatch.setenv("OLLAMA_GATE_REPORT", str(tmp_path))
+    assert v.report_path_error(Settings()).startswith("OLLAMA_GATE_REPORT: ")

@@ -52,3 +52,15 @@ def test_ollama_environment_refused(value, error):
     assert exc.value.errors == [f"ollama_environment: {error or ''}" if error else
                                 "ollama_environment: the value of A must be a number or one line of text without "
                                 "quotes, backslashes or $ (Compose would read those)"]
+
+
+@pytest.mark.parametrize("value", ["/opt/Gate", "/srv/ollama-gate_2", "/a.b/c"])
+def test_stack_dir_accepted(value):
+    assert settings_from_data({"stack_dir": value}).stack_dir == value
+
+
+@pytest.mark.parametrize("value", ["/opt/..", "/opt/.", "/opt/../etc", "/./opt", "//", "/opt/ga te", "opt"])
+def test_stack_dir_refused(value):
+    with pytest.raises(ConfigError) as exc:
+        settings_from_data({"stack_dir": value})
+    assert exc.value.errors[0].startswith("stack_dir: ")
