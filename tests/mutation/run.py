@@ -70,6 +70,44 @@ if os.environ.get("MUTANT_UNDER_TEST") in ("stats", "list_all_tests"):
     os.environ["MUTANT_UNDER_TEST"] = ""
 '''
 
+# mutmut 3.8.1 (fork mode) sends SIGXCPU to each child's PID when its wall-clock limit is
+# up, even when that child ended long ago and the PID now belongs to someone else (PIDs
+# wrap at 32768 here): it killed an unrelated pytest on this shared machine. mutmut runs
+# through this launcher, which lets that signal reach only a live child of mutmut itself.
+SAFE_LAUNCHER = '''\
+import os
+import signal
+import sys
+
+import mutmut.workers.timeout as timeout
+
+
+def _child_of_mutmut(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+class _SafeOs:
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    @staticmethod
+    def kill(pid, sig):
+        if sig == signal.SIGXCPU and not _child_of_mutmut(pid):
+            return
+        os.kill(pid, sig)
+
+
+timeout.os = _SafeOs()
+
+from mutmut.__main__ import cli  # noqa: E402
+
+sys.exit(cli())
+'''
+
 DETECTED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
@@ -125,6 +163,7 @@ def write_mutmut_config(project: Path, only: list[str]) -> None:
     write_if_changed(project / "sitecustomize.py", SITECUSTOMIZE)  # copied into mutants/ (also_copy)
     (project / HOOKS).mkdir(exist_ok=True)
     write_if_changed(project / HOOKS / "sitecustomize.py", SITECUSTOMIZE)
+    write_if_changed(project / HOOKS / "mutmut_safe.py", SAFE_LAUNCHER)
     pyproject = project / "pyproject.toml"
     text = (ROOT / "pyproject.toml").read_text() if (ROOT / "pyproject.toml").exists() else ""
     # Everything else of the project too: tests read files beside the package (deploy.py,
@@ -240,7 +279,7 @@ def run_mutmut(project: Path, log: Path) -> int:
     env = dict(os.environ, PYTHONPATH=str(project / HOOKS), PYTHONDONTWRITEBYTECODE="1")
     env.pop("MUTANT_UNDER_TEST", None)
     with log.open("w") as out:
-        return subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1"],
+        return subprocess.run([sys.executable, "-m", "mutmut_safe", "run", "--max-children", "1"],
                               cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
 
 
