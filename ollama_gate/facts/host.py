@@ -43,6 +43,8 @@ class MemoryTotal(FactBase[int | None]):
 
 # Where a run's lock lives: /run is a tmpfs, so a lock never outlives a reboot.
 LOCK_DIR = "/run/lock"
+# The last line of each buffered HostState section: without it, the section was cut short.
+BUFFERED_MARK = "#ollama-gate-buffered"
 # The record of the proxy config set the running proxy last loaded (nginx -t passed, reloaded).
 LOADED_RECORD = ".proxy-loaded"
 
@@ -245,13 +247,22 @@ class HostState(FactBase[dict]):
                 parallel.append((section, command))
         # The other sections at the same time (most wait on dockerd), printed in order.
         # Only their own PIDs are waited for: the lock's holder lives as long as the run.
-        script.append('t=$(mktemp -d); p=""')
+        # Their answers are buffered in files beside the lock, not in /tmp: a full /tmp
+        # must make a section say why it failed, never read as an empty answer. Each
+        # buffer ends with BUFFERED_MARK; one without it (a write failed) fails the read.
+        script.append(f"mkdir -p {LOCK_DIR}")
+        script.append(f"t=$(mktemp -d -p {LOCK_DIR} ollama-gate-state.XXXXXX) || exit 1")
+        script.append('p=""')
         for i, (section, command) in enumerate(parallel):
-            script.append(f"{{ {command}; }} > $t/{i} 2>>$t/err & p=\"$p $!\"")
+            script.append(f"{{ {{ {command}; }}; echo '{BUFFERED_MARK}'; }} > $t/{i} 2>>$t/err & p=\"$p $!\"")
         script.append("wait $p")
+        script.append("bad=")
         for i, (section, _) in enumerate(parallel):
-            script.append(f"echo '{SECTION_MARK} {section}'; cat $t/{i}")
+            script.append(f"tail -n 1 $t/{i} 2>/dev/null | grep -qx '{BUFFERED_MARK}' || bad=\"$bad {section}\"")
+        for i, (section, _) in enumerate(parallel):
+            script.append(f"echo '{SECTION_MARK} {section}'; grep -vx '{BUFFERED_MARK}' $t/{i}")
         script.append("cat $t/err >&2; rm -rf $t")
+        script.append(f'[ -z "$bad" ] || {{ echo "the answers of$bad could not be buffered in {LOCK_DIR}" >&2; exit 1; }}')
         return "; ".join(script)
 
     @override

@@ -175,6 +175,10 @@ def engine(method: str = "official"):
     """
 
     info = known(DockerSetup)
+    if not info:
+        yield from fail_host("could not read the host's operating system and Docker setup "
+                             "(/etc/os-release, dpkg, docker); see the output above")
+        return
     try:
         plan = engine_plan(info, method)
     except DockerPlanError as e:
