@@ -146,6 +146,7 @@ PATHS = [
     ("/api/unknown", 404, None),
     ("/v1/models/gemma3", 200, "/v1/models/gemma3"),
     ("/v1/models/gemma3:1b", 200, "/v1/models/gemma3:1b"),
+    ("/v1/models/gemma3?x=1", 200, "/v1/models/gemma3?x=1"),  # the query goes along, as on fixed routes
     ("/v1/models/%67emma3:1b", 200, "/v1/models/gemma3:1b"),
     ("/v1/models/gemma3/", 404, None),
     ("/v1/models/a/b", 404, None),

@@ -65,7 +65,7 @@ def test_every_proxying_location_authenticates_and_never_returns():
         for route, body in exact.items():
             assert f"proxy_pass http://ollama_gate_ollama{route};" in body
         for body in regex.values():
-            assert "proxy_pass http://ollama_gate_ollama$uri;" in body
+            assert "proxy_pass http://ollama_gate_ollama$uri$is_args$args;" in body
         # Outside the proxying locations nothing authenticates, so nothing else may proxy.
         assert sum("proxy_pass" in body for body in blocks.values()) == len(routes.ALLOWED) + 1
 
