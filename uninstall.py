@@ -13,9 +13,15 @@ from pyinfra import host, inventory
 
 from ollama_gate.config import settings_for_host
 from ollama_gate import tls
-from ollama_gate.operations import acme, uninstall
+from ollama_gate.operations import acme, snapshot, uninstall
 
 s = settings_for_host(host, inventory)
+
+# The same lock a deploy takes: an uninstall and a deploy of one host never run at once.
+uninstall.locked(
+    name="Take the host's lock (wait for a deploy or uninstall already running there).",
+    stack_dir=s.stack_dir, wait=snapshot.lock_wait(),
+)
 
 uninstall.containers_absent(
     name="Ensure the gate's containers and network are removed.",

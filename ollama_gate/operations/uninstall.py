@@ -8,10 +8,34 @@ import shlex
 from pyinfra import host, logger
 from pyinfra.api import operation
 
+from ..facts.host import HostLock
 from ..facts.images import DockerImageRefs
 from ..facts.uninstall import GateResources
 from ..images import normalize_ref
 from .util import fail_host
+
+
+@operation()
+def locked(stack_dir: str, wait: int = 120):
+    """
+    Take the host's deploy lock (the one deploy.py's first read takes) for the rest of the
+    run, so an uninstall never removes a stack while a deploy is writing it, nor the other
+    way round. Another run holding the host: wait ``wait`` seconds, then fail the host
+    before anything is removed, naming since when.
+
+    + stack_dir: the stack directory (one lock per stack)
+    + wait: seconds to wait for the other run (``OLLAMA_GATE_LOCK_WAIT``)
+    """
+    lock = host.get_fact(HostLock, stack_dir=stack_dir, wait=wait)
+    if lock.get("error"):
+        yield from fail_host(f"the run's lock on this host could not be taken: {lock['error']}")
+        return
+    if not lock["held"]:
+        yield from fail_host(
+            f"another run is working on this host since {lock['since']} (waited {lock['waited']} s "
+            "for it to finish); rerun the uninstall when it has")
+        return
+    host.noop("this run holds the host's lock")
 
 
 @operation()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ollama_gate import PROJECT_DIR
+from ollama_gate.facts.host import lock_path
 from ollama_gate.secrets_file import load_secrets
 
 from .conftest import Run, deploy, ssh
@@ -25,6 +26,18 @@ def run(*args: str, secrets: Path | None = None, report: Path | None = None, ver
     env = {"OLLAMA_GATE_REPORT": str(report)} if report is not None else {}
     return deploy(*args, secrets=secrets, env=env, timeout=timeout,
                   files=("verify.py",) if verify_only else ("deploy.py",))
+
+
+def lock_holder(lab, index: int, since: str, seconds: int = 20) -> subprocess.Popen:
+    """Another run's lock on lab host ``index``: a shell on the host holds the deploy lock of
+    /opt/ollama-gate for ``seconds`` (bounded by timeout), saying it started at ``since``."""
+    h = lab["hosts"][index]
+    lock = lock_path("/opt/ollama-gate")
+    return subprocess.Popen(
+        ["ssh", "-i", lab["ssh_key"], "-p", str(h["ssh_port"]), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"{h['ssh_user']}@{h['ssh_host']}",
+         f"echo '{since}' > {lock}.info; timeout {seconds} flock {lock} sleep {seconds}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def auth_header(mode: str, name: str, value: str) -> str:

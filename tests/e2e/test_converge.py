@@ -19,11 +19,11 @@ import pytest
 
 from ollama_gate import PROJECT_DIR
 from lab.latency import Relay
-from ollama_gate.facts.host import config_digest_command, lock_path
+from ollama_gate.facts.host import config_digest_command
 
 from . import faults
 from .conftest import PYINFRA, deploy, ssh
-from .helpers import auth_header, status_of
+from .helpers import auth_header, lock_holder, status_of
 from .test_deploy import credential, host_of_mode
 
 STACK = "/opt/ollama-gate"
@@ -229,14 +229,8 @@ def test_a_deploy_that_cannot_get_the_lock_says_since_when(deployed, request):
     """#14.9: another run holds the host longer than this run waits."""
     lab = deployed["lab"]
     index, host = host_of_mode(lab, "bearer")
-    lock = lock_path(STACK)
-    h = lab["hosts"][index]
-    # Another deploy's lock, held for 20 s by a shell on the host (bounded by timeout).
-    holder = subprocess.Popen(
-        ["ssh", "-i", lab["ssh_key"], "-p", str(h["ssh_port"]), "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"{h['ssh_user']}@{h['ssh_host']}",
-         f"echo '2026-11-27T16:10:03Z from the test' > {lock}.info; timeout 20 flock {lock} sleep 20"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Another deploy's lock, held for 20 s by a shell on the host.
+    holder = lock_holder(lab, index, "2026-11-27T16:10:03Z from the test")
     try:
         time.sleep(2)
         started = time.monotonic()

@@ -4,8 +4,10 @@ pulling the kept models; then uninstall_models=True removes the volume too."""
 
 from __future__ import annotations
 
+import time
+
 from .conftest import deploy, ssh
-from .helpers import auth_header, status_of
+from .helpers import auth_header, lock_holder, status_of
 from .test_deploy import credential
 
 UNINSTALL = ("uninstall.py",)
@@ -25,6 +27,29 @@ def leftovers(lab, index) -> dict[str, str]:
 
 def volumes(lab, index) -> str:
     return ssh(lab, index, f"docker volume ls -q {PROJECT_FILTER}").stdout.strip()
+
+
+def test_uninstall_waits_for_the_hosts_lock_and_removes_nothing_without_it(deployed):
+    """An uninstall while another run (a deploy) holds the host: refused before anything is
+    removed, naming since when; the gate still answers."""
+    lab = deployed["lab"]
+    h = lab["hosts"][0]
+    before = leftovers(lab, 0)
+    assert before["containers"] and before["stack_dir"]
+    # Another run's lock, held for 20 s by a shell on the host.
+    holder = lock_holder(lab, 0, "2026-11-27T19:00:00Z from the test")
+    try:
+        time.sleep(2)
+        refused = deploy("--limit", h["name"], files=UNINSTALL, env={"OLLAMA_GATE_LOCK_WAIT": "3"})
+        assert refused.returncode != 0
+        assert ("another run is working on this host since 2026-11-27T19:00:00Z from the test "
+                "(waited 3 s for it to finish)") in refused.output
+        assert refused.changed() == {}
+        assert leftovers(lab, 0) == before
+        name, value = credential(lab, h)
+        assert status_of(h["proxy_url"] + "/api/tags", auth_header(h["auth_mode"], name, value)) == 200
+    finally:
+        holder.wait(timeout=60)
 
 
 def test_uninstall_then_again_then_deploy_again(deployed):
