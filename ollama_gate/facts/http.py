@@ -48,13 +48,19 @@ def curl_config(authorization: str | None) -> SecretStdin:
 
 
 def _request_config(index: int, method: str, url: str, body: str | None, max_time: int,
-                    insecure: bool, authorization: str | None) -> str:
+                    insecure: bool, authorization: str | None, cacert: str = "", resolve: str = "") -> str:
     if method not in ("GET", "POST"):
         raise ValueError(f"HttpProbes: method {method!r} is not GET or POST")
     lines = [f"url = {_config_quote(url)}", 'dump-header = "-"', f"max-time = {int(max_time)}",
              f'write-out = "\\n{BATCH_MARK} {index} %{{http_code}} %{{exitcode}}\\n"']
     if insecure:
         lines.append("insecure")
+    if cacert:
+        # Trust exactly these certificates (a gateway checking its TLS backends).
+        lines.append(f"cacert = {_config_quote(cacert)}")
+    if resolve:
+        # name:port:address: the URL's name is checked on the certificate, the address dialled.
+        lines.append(f"resolve = {_config_quote(resolve)}")
     if method == "POST":
         lines += ['request = "POST"', 'header = "Content-Type: application/json"',
                   f"data-binary = {_config_quote(body or '{}')}"]
@@ -66,7 +72,8 @@ def _request_config(index: int, method: str, url: str, body: str | None, max_tim
 def curl_batch_config(requests) -> SecretStdin:
     """The text for ``curl -K -`` making every request of ``requests`` in one curl run, one
     after the other (``next`` separates them): each is ``(method, url, body, max_time,
-    insecure, authorization or None)``. Every option is in the config, so the command line
+    insecure, authorization or None[, cacert, resolve])`` (cacert: a CA file on the host to
+    trust instead of the system's; resolve: curl's ``name:port:address``). Every option is in the config, so the command line
     is ``curl -sS -K -`` whatever is asked, and no header, body or URL is an argument."""
     return SecretStdin("next\n".join(
         _request_config(i, *request) for i, request in enumerate(requests)))

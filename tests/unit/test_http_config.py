@@ -100,3 +100,17 @@ def test_batch_answers_in_order_with_gaps_and_crlf():
     assert HttpProbes().process([f"{BATCH_MARK} 0 000 7"]) == [
         {"status": 0, "www_authenticate": [], "content_type": None, "models": None, "response": None, "body": "",
          "curl_exit": 7}]
+
+
+def test_batch_config_trusts_a_ca_file_and_dials_a_name_at_an_address():
+    text = curl_batch_config([
+        ("GET", "https://gpu1:8443/api/tags", None, 30, False, None, "/opt/og/proxy/backends-ca.pem",
+         "gpu1:8443:10.0.0.11"),
+        ("GET", "http://10.0.0.12:8880/api/tags", None, 30, False, None),
+    ]).getvalue()
+    first, second = text.split("next\n")
+    assert first.endswith('cacert = "/opt/og/proxy/backends-ca.pem"\nresolve = "gpu1:8443:10.0.0.11"\n')
+    assert "insecure" not in first
+    assert "cacert" not in second and "resolve" not in second
+    with pytest.raises(ValueError):
+        curl_batch_config([("GET", "https://gpu1/", None, 1, False, None, "/ca.pem\nurl = http://elsewhere", "")])
