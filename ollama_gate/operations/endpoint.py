@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from pyinfra import host, logger
@@ -40,15 +41,28 @@ def _flatten(retired: Mapping[str, Sequence[Secret]] | Iterable[Secret]) -> list
     return list(retired)
 
 
-def _ask(probes: Sequence[Probe], url: str, insecure: bool, names_file: str = ""):
-    """Every probe's answer, from ONE remote command (one curl making all the requests);
-    with ``names_file``, ``(answers, names in that credential file)`` from that same command.
-    The Authorization headers go to curl on stdin (-K -), in a buffer that prints as a
-    placeholder: never on a command line, never in pyinfra's output."""
-    requests = [f"{p.method} {p.path}" for p in probes]
+@dataclass(frozen=True)
+class _Target:
+    """Where a group of probes goes and how they are judged: the label and settings of the
+    endpoint that answers (the host itself, or a gateway's backend), its URL, and whether
+    its certificate is taken as it is (the host's own self-signed proxy)."""
+
+    label: str
+    settings: object
+    url: str
+    insecure: bool
+
+
+def _ask(asked: Sequence[tuple[_Target, Probe]], names_file: str = ""):
+    """Every probe's answer, from ONE remote command (one curl making all the requests,
+    each to its own target's URL); with ``names_file``, ``(answers, names in that
+    credential file)`` from that same command. The Authorization headers go to curl on
+    stdin (-K -), in a buffer that prints as a placeholder: never on a command line, never
+    in pyinfra's output."""
+    requests = [f"{p.method} {t.url}{p.path}" for t, p in asked]
     stdin = curl_batch_config([
-        (p.method, url + p.path, p.body, p.max_time, insecure, p.auth.reveal() if p.auth else None)
-        for p in probes
+        (p.method, t.url + p.path, p.body, p.max_time, t.insecure, p.auth.reveal() if p.auth else None)
+        for t, p in asked
     ])
     names = None
     if names_file:
@@ -56,7 +70,7 @@ def _ask(probes: Sequence[Probe], url: str, insecure: bool, names_file: str = ""
         answers, names = both.get("answers") or [], both.get("names")
     else:
         answers = host.get_fact(HttpProbes, requests=requests, _stdin=stdin) or []
-    answers = [*answers, *[None] * (len(probes) - len(answers))][:len(probes)]
+    answers = [*answers, *[None] * (len(asked) - len(answers))][:len(asked)]
     return (answers, names) if names_file else answers
 
 
@@ -72,20 +86,22 @@ def _write_report(path: Path, name: str, entry: dict) -> None:
     os.replace(tmp, path)
 
 
-def _settled(label: str, s, probes: Sequence[Probe], url: str, insecure: bool, names_file: str = ""):
-    """Each probe judged; failed ones asked again (in one command) for SETTLE_SECONDS.
-    With ``names_file``: ``(checks, names in that file)``, read by the first command."""
-    first = _ask(probes, url, insecure, names_file)
-    answers, names = first if names_file else (first, None)
-    checks: list[Check] = [judge(label, s, p, a) for p, a in zip(probes, answers)]
+def _settled(asked: Sequence[tuple[_Target, Probe]], names_file: str = ""):
+    """Each probe judged against its target; failed ones asked again (all of them in one
+    command) for SETTLE_SECONDS (a proxy that was just reloaded or a key file the Lua check
+    reads again within a second). Returns ``(checks, names in names_file)``; the names are
+    read by the first command."""
+    answers, names = _ask(asked, names_file) if names_file else (_ask(asked), None)
+    checks: list[Check] = [judge(t.label, t.settings, p, a) for (t, p), a in zip(asked, answers)]
     deadline = time.monotonic() + SETTLE_SECONDS
     while any(not c.ok for c in checks) and time.monotonic() < deadline:
         time.sleep(RETRY_INTERVAL)
         # Only the failed probes are asked again, all of them in one command.
         again = [i for i, c in enumerate(checks) if not c.ok]
-        for i, answer in zip(again, _ask([probes[i] for i in again], url, insecure)):
-            checks[i] = judge(label, s, probes[i], answer)
-    return (checks, names) if names_file else checks
+        for i, answer in zip(again, _ask([asked[i] for i in again])):
+            target, probe = asked[i]
+            checks[i] = judge(target.label, target.settings, probe, answer)
+    return checks, names
 
 
 @operation()
@@ -119,20 +135,28 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     s = cfg.settings
     url = base_url(s)
     insecure = s.proxy_tls != "off"
-    # A gateway first proves each backend as it reaches it (service credential in, none
-    # out), then itself with its clients' credentials, as any endpoint.
-    backend_checks: dict[str, list[Check]] = {}
+    # A gateway proves each backend as it reaches it (service credential in, none out), and
+    # itself with its clients' credentials, as any endpoint: all in the same one command.
+    asked: list[tuple[_Target, Probe]] = []
+    pool_slices: dict[str, slice] = {}
     if cfg.gateway is not None:
         for backend, b_cfg in zip(cfg.gateway.pool.backends, cfg.gateway.backends):
-            backend_checks[backend.name] = _settled(
-                f"{host.name} -> backend {backend.name}", b_cfg.settings, backend_probes(cfg.gateway.service),
-                backend_url(backend, tls=False), insecure=False)
+            target = _Target(f"{host.name} -> backend {backend.name}", b_cfg.settings,
+                             backend_url(backend, tls=False), insecure=False)
+            start = len(asked)
+            asked += [(target, p) for p in backend_probes(cfg.gateway.service)]
+            pool_slices[backend.name] = slice(start, len(asked))
+    own = len(asked)
+    itself = _Target(host.name, s, url, insecure)
+    asked += [(itself, p) for p in plan(s, cfg.credentials, _flatten(retired))]
     # What the host's credential file holds (names only), beside what is wanted: read by
     # the same command as the probes.
     mode = auth.mode_of(s)
     file_path = layout_of(s).auth_file(mode.credential_file)
     wanted = mode.file_entries(cfg.credentials)
-    checks, live = _settled(host.name, s, plan(s, cfg.credentials, _flatten(retired)), url, insecure, file_path)
+    all_checks, live = _settled(asked, file_path)
+    backend_checks = {name: all_checks[where] for name, where in pool_slices.items()}
+    checks = all_checks[own:]
     checks.append(judge_names(host.name, file_path, wanted, live))
 
     address = host.data.get("ssh_hostname") or host.name
