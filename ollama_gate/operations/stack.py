@@ -215,7 +215,24 @@ def running(stack_dir: str, project: str, changed_by: Sequence[OperationMeta] = 
         # --force-recreate --no-deps` would label it with another config hash).
         yield f"{compose} rm -fs proxy"
     # --wait: return only once Ollama is healthy and the proxy runs, or fail loudly.
-    yield f"{compose} up -d --remove-orphans --wait --wait-timeout 300"
+    yield f"{compose} up -d --remove-orphans --wait --wait-timeout 300 || {{ {_up_judged_by_ps(compose)}; }}"
+
+
+def _up_judged_by_ps(compose: str) -> str:
+    """What runs when ``up --wait`` exits non-zero: compose sometimes does so with every
+    container reported Healthy and no message (docker/compose#13069, seen once in six
+    upgrade-test runs here). Its failure stands unless every service of the file is
+    running and, where it has a healthcheck, healthy; then the run goes on, saying so
+    (the endpoint verification at the end still judges the result)."""
+    fmt = shlex.quote("{{.Service}} {{.State}} {{.Health}}")
+    return (
+        "rc=$?; want=$(" + compose + " config --services | LC_ALL=C sort); "
+        "have=$(" + compose + f" ps --format {fmt} | "
+        "awk '$2 == \"running\" && ($3 == \"\" || $3 == \"healthy\") {print $1}' | LC_ALL=C sort); "
+        "if [ -n \"$want\" ] && [ \"$want\" = \"$have\" ]; then "
+        "echo \"compose up --wait exited $rc with every service running and healthy; going on\" >&2; "
+        "else exit $rc; fi"
+    )
 
 
 @operation()
