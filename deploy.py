@@ -44,6 +44,7 @@ snapshot.declare(
     proxy_container=lay.proxy_container, ollama_container=lay.ollama_container,
     packages=[*docker.ENGINE_PACKAGES, *packages], paths=list(docker.REPOSITORY_PATHS),
     credential_file=cred_path if mode.reuses_current_file else "", lock_wait=snapshot.lock_wait(),
+    cert_name=tls_module.cert_name(s),
 )
 
 # --- Preflight: stop before changing anything ------------------------------------------

@@ -18,6 +18,7 @@ from .images import DockerImageRefs
 from .models import OllamaModels
 from .stack import ComposeStack, CredentialFileContents, PortHolders, StackFiles
 from .system import FileDigests, InstalledPackages
+from .tls import CertbotLineage
 
 class MemoryTotal(FactBase[int | None]):
     """
@@ -195,8 +196,11 @@ SECTION_MARK = "__OLLAMA_GATE_SECTION__"
 
 def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: str,
                      ollama_container: str, packages: list | tuple = (), paths: list | tuple = (),
-                     credential_file: str = "", lock_wait: int = 120) -> list[tuple[str, type, dict]]:
-    """(section, fact class, its arguments) of every fact HostState answers, lock first."""
+                     credential_file: str = "", lock_wait: int = 120,
+                     cert_name: str = "") -> list[tuple[str, type, dict]]:
+    """(section, fact class, its arguments) of every fact HostState answers, lock first.
+    ``cert_name``: certbot's lineage of the stack (asked in every TLS mode: acme keeps it
+    valid, the others remove one an earlier acme deploy left)."""
     parts = [
         ("lock", HostLock, {"stack_dir": stack_dir, "wait": lock_wait}),
         ("docker", DockerSetup, {}),
@@ -210,6 +214,8 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
         ("memory", MemoryTotal, {}),
         ("proxy", ProxyLoaded, {"stack_dir": stack_dir, "container": proxy_container}),
     ]
+    if cert_name:
+        parts.append(("certbot", CertbotLineage, {"cert_name": cert_name}))
     if credential_file:
         parts.append(("credentials", CredentialFileContents, {"path": credential_file}))
     return parts
@@ -283,4 +289,5 @@ class HostState(FactBase[dict]):
         return state
 
 
-SECTIONS = {section: cls for section, cls, _ in host_state_parts("/", "p", 1, "c", "c", credential_file="/f")}
+SECTIONS = {section: cls for section, cls, _ in host_state_parts("/", "p", 1, "c", "c", credential_file="/f",
+                                                                 cert_name="n")}

@@ -68,7 +68,8 @@ def certificate(cert_name: str, names: Sequence[str], directory: str, email: str
                          stack_dir="/opt/ollama-gate")
     """
     names = list(names)
-    lineage = host.get_fact(CertbotLineage, cert_name=cert_name)
+    # From the run's one read: nothing before this operation touches certbot's lineage.
+    lineage = known(CertbotLineage, cert_name=cert_name)
     reasons = reasons_to_issue(lineage, names, directory)
     if reasons:
         command = tls.certbot_command(cert_name, names, directory, email, webroot, hook,
@@ -103,7 +104,8 @@ def absent(cert_name: str):
 
     + cert_name: the lineage
     """
-    if host.get_fact(CertbotLineage, cert_name=cert_name) is None:
+    # From the run's one read (nothing in a run changes the lineage before this).
+    if known(CertbotLineage, cert_name=cert_name) is None:
         host.noop(f"certbot has no certificate {cert_name}")
         return
     yield f"certbot delete --non-interactive --cert-name {shlex.quote(cert_name)}"

@@ -116,7 +116,7 @@ def _read(args: dict) -> dict:
     if not status:
         why = " ".join(output.stderr_lines[-3:]) or "no output"
         return {"error": f"could not read the host's state: {why}"}
-    host.log("Loaded fact HostState (one command: lock, Docker, packages, stack files, compose, "
+    host.log("Loaded fact HostState (one command: lock, Docker, packages, stack files, compose, certbot, "
              "images, models, proxy)", log_func=_fact_log(state_))
     return fact.process(lines)
 

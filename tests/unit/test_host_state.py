@@ -12,6 +12,7 @@ import pytest
 from ollama_gate.facts.host import SECTION_MARK, HostLock, HostState, host_state_parts, lock_path
 from ollama_gate.facts.stack import StackFiles
 from ollama_gate.facts.system import InstalledPackages
+from ollama_gate.facts.tls import CertbotLineage
 from ollama_gate.operations import snapshot
 
 ARGS = dict(stack_dir="/opt/ollama-gate", project="ollama-gate", port=8880, proxy_container="ollama-gate-proxy",
@@ -57,6 +58,17 @@ def test_known_answers_declared_facts_from_the_one_read_and_asks_the_others(monk
     assert snapshot.known(InstalledPackages, packages=["nginx"]) == ["asked"]
     assert snapshot.fresh(StackFiles, stack_dir="/opt/ollama-gate") == ["asked"]
     assert len(fake.asked) == 3 and len(reads) == 1
+
+
+def test_certbots_lineage_is_answered_by_the_one_read(monkeypatch):
+    fake = FakeHost("h1")
+    monkeypatch.setattr(snapshot, "host", fake)
+    monkeypatch.setattr(snapshot, "_read", lambda args: {"lock": {"held": True}, "certbot": None})
+    snapshot.declare(**ARGS, cert_name="ollama-gate")
+    assert "certbot" in [section for section, _, _ in host_state_parts(**ARGS, cert_name="ollama-gate")]
+    # None (no lineage) is an answer from the read, not a reason to ask the host again.
+    assert snapshot.known(CertbotLineage, cert_name="ollama-gate") is None and fake.asked == []
+    assert snapshot.known(CertbotLineage, cert_name="other") == ["asked"]
 
 
 def test_every_section_has_a_fact():
