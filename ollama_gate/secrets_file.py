@@ -374,13 +374,16 @@ def ensure_installation_key(path: Path) -> bool:
     """Give the secrets file an installation key if it has none, by appending one line (the
     rest of the file stays byte for byte). True when it added one. The value is never shown."""
     text = read_secrets_text(path)
-    before = yaml.load(text, Loader=_StrictLoader) or {}
+    before = _parse_yaml(text, path) or {}  # a YAML error never quotes the file (a secret may be on that line)
     if not isinstance(before, dict) or before.get(INSTALLATION_KEY):
         return False
     line = f"# {_INSTALLATION_KEY_COMMENT}\n{INSTALLATION_KEY}: \"{_random.token_hex(32)}\"\n"
     new = text + ("" if text.endswith("\n") or not text else "\n") + line
-    after = yaml.load(new, Loader=_StrictLoader) or {}
-    if {k: v for k, v in after.items() if k != INSTALLATION_KEY} != before:
+    try:
+        after = yaml.load(new, Loader=_StrictLoader) or {}
+    except yaml.YAMLError:  # e.g. the file ends with "...": the appended line is a second document
+        after = None
+    if not isinstance(after, dict) or {k: v for k, v in after.items() if k != INSTALLATION_KEY} != before:
         raise ConfigError([f"{ENV_VAR}: could not add {INSTALLATION_KEY} to {str(path)!r} without "
                            f"changing it; add a line '{INSTALLATION_KEY}: \"<64 hex digits>\"' yourself "
                            "(python3 -c 'import secrets; print(secrets.token_hex(32))')"])

@@ -25,3 +25,21 @@ def test_cli_on_a_broken_file_never_prints_the_line(tmp_path, command):
     for secret in (PASSWORD, OTHER):
         assert secret not in r.stdout and secret not in r.stderr, r.stderr
     assert path.read_bytes() == before
+
+
+def test_check_on_a_broken_file_never_prints_the_line(tmp_path):
+    """`check` (and the deploy) adds the installation key before reading the secrets: that
+    read of a broken file must not quote it either (it printed PyYAML's traceback)."""
+    path = tmp_path / "secrets.yml"
+    path.write_text(f'users:\n  alice: "{PASSWORD}\n  carol: {OTHER}\n')
+    before = path.read_bytes()
+    inv = tmp_path / "inv.py"
+    inv.write_text("hosts = [('h1', {'proxy_port': 9000})]\n")
+    r = subprocess.run([sys.executable, "-m", "ollama_gate", "check", str(inv)], cwd=tmp_path,
+                       env=dict(os.environ, OLLAMA_GATE_SECRETS=str(path), PYTHONPATH=str(PROJECT_DIR)),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"{str(path)!r} is not valid YAML at line 4" in r.stderr
+    for secret in (PASSWORD, OTHER):
+        assert secret not in r.stdout and secret not in r.stderr, r.stderr
+    assert path.read_bytes() == before
