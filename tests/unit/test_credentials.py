@@ -32,6 +32,10 @@ def test_the_file_is_a_pure_function_of_the_secrets(scheme):
 def test_no_key_no_file():
     with pytest.raises(ValueError, match="installation key"):
         htpasswd_content(USERS, "ssha", b"")
+    with pytest.raises(ValueError, match="installation key"):
+        htpasswd_content(USERS, "ssha", KEY[:15])
+    # 16 bytes (128 bits) is the shortest key salts are made under.
+    assert parse_credential_lines(htpasswd_content(USERS, "ssha", KEY[:16])).keys() == USERS.keys()
 
 
 @pytest.mark.parametrize("scheme", HASHERS)
@@ -106,3 +110,15 @@ def test_a_rotation_names_the_changed_credentials_only():
                               "dave": Secret("dave", "dave-password-0123456789")}, "ssha", KEY)
     assert name_changes(digests, after) == {"added": ["dave"], "changed": ["bob"], "removed": ["carol"]}
     assert name_changes(digests, before) == {"added": [], "changed": [], "removed": []}
+
+
+def test_credential_lines_are_read_as_the_proxy_reads_them():
+    # The name ends at the first ':' (names never hold one); comments may be indented.
+    text = ("# header: not an entry\n"
+            "   # indented comment: not an entry\n"
+            "\n"
+            "ci:0123abcd:1798761600\n"
+            "no colon here\n"
+            "alice:{SSHA}abc=  \n")
+    assert parse_credential_lines(text) == {"ci": "0123abcd:1798761600", "alice": "{SSHA}abc="}
+    assert parse_credential_lines(None) == {} and parse_credential_lines("") == {}

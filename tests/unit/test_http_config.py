@@ -40,6 +40,14 @@ def test_batch_config_in_full():
     )
 
 
+def test_any_printable_value_is_carried_as_it_is():
+    # Every printable ASCII character (letters such as X too) goes through, quoted.
+    value = "".join(chr(c) for c in range(32, 127))
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    assert curl_config("Bearer " + value).getvalue() == f'header = "Authorization: Bearer {quoted}"\n'
+    assert curl_config(None).getvalue() == ""
+
+
 @pytest.mark.parametrize("bad", ["a\rb", "a\nb", "a\0b"])
 def test_no_value_can_start_a_new_config_line(bad):
     with pytest.raises(ValueError, match="cannot hold line breaks"):

@@ -68,3 +68,12 @@ def test_a_name_of_the_other_section_is_not_found(secrets_path, tmp_path):
     with pytest.raises(ConfigError) as exc:
         check_hosts([("h", {"auth_credentials": ["ci"]})], tmp_path, secrets_path)
     assert exc.value.errors[0].startswith("h: auth_credentials: 'ci' not found under 'users:'")
+
+
+@pytest.mark.parametrize("names", [(), ("alice",)])
+def test_a_secrets_file_built_without_expired_entries_assigns_as_read(tmp_path, names):
+    from ollama_gate.secrets_file import Secret, SecretsFile, assign
+
+    alice = Secret("alice", ALICE_PW)
+    assignment = assign(SecretsFile(tmp_path / "s.yml", {"alice": alice}, {}), "basic", names)
+    assert assignment.credentials == {"alice": alice} and assignment.revoked == ()

@@ -167,10 +167,10 @@ def test_installation_key_is_appended_once_leaving_the_rest_byte_for_byte(path, 
     path.write_text(text)
     assert sf.ensure_installation_key(path) is True
     after = path.read_text()
-    assert after.startswith(text)
-    added = after[len(text):].lstrip("\n").splitlines()
-    assert len(added) == 2 and added[0].startswith("# ")
-    assert re.fullmatch(rf'{sf.INSTALLATION_KEY}: "[0-9a-f]{{64}}"', added[1]), added[1]
+    # The file as it was, a line break if its last line had none, then the two lines.
+    assert re.fullmatch(re.escape(text.rstrip("\n") + "\n") + r"# Per-installation key of the \.htpasswd salts "
+                        r"\(made by ollama-gate; keep it with the secrets\)\.\n"
+                        rf'{sf.INSTALLATION_KEY}: "[0-9a-f]{{64}}"\n', after), after
     assert sf.ensure_installation_key(path) is False and path.read_text() == after
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -184,3 +184,67 @@ def test_installation_key_differs_per_file_and_is_never_added_to_a_non_mapping(t
     c = tmp_path / "c.yml"
     c.write_text("- a list\n")
     assert sf.ensure_installation_key(c) is False and c.read_text() == "- a list\n"
+
+
+def test_show_gives_an_expired_credential_and_says_it_expired(path):
+    import datetime as dt
+
+    path.parent.mkdir(parents=True)
+    key = "og_Qm7vX2pLk9RtZ4wNc8HjB3sDf6GyA1eU5oIi0"
+    # A 16-character random password: under the default minimum, but a host may allow it.
+    path.write_text(f"users:\n  alice: \"Hq4-Zt8_Lm2vRx7c\"\n"
+                    f"keys:\n  old: {{value: \"{key}\", expires: 2020-01-01}}\n")
+    section, secret, expired = sf.show(path, "old")
+    assert (section, secret.name, secret.reveal(), expired) == ("keys", "old", key, True)
+    assert secret.expires == dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    section, secret, expired = sf.show(path, "alice")
+    assert (section, secret.reveal(), expired) == ("users", "Hq4-Zt8_Lm2vRx7c", False)
+
+
+def test_unknown_names_get_the_closest_known_name_of_any_kind(path):
+    sf.add(path, "users", "alice")
+    sf.add(path, "keys", "deploy-bot")
+    sf.add(path, "users", "gone")
+    sf.remove(path, "gone")
+    for typo, meant in (("alicf", "alice"), ("deploy-bat", "deploy-bot"), ("gome", "gone")):
+        with pytest.raises(ConfigError) as exc:
+            sf.show(path, typo)
+        assert exc.value.errors == [f"no credential named {typo!r} in {str(path)!r} (did you mean {meant!r}?)"]
+        with pytest.raises(ConfigError) as exc:
+            sf.rotate(path, typo)
+        assert exc.value.errors == [f"no credential named {typo!r} in {str(path)!r} (did you mean {meant!r}?)"]
+    with pytest.raises(ConfigError) as exc:
+        sf.remove(path, "zzz")
+    assert exc.value.errors == [f"no credential named 'zzz' in {str(path)!r}"]
+
+
+def test_an_empty_file_gets_the_installation_key_as_its_first_line(path):
+    path.parent.mkdir(parents=True)
+    path.write_text("")
+    assert sf.ensure_installation_key(path) is True
+    assert path.read_text().startswith("# Per-installation key")
+
+
+def test_installation_key_on_a_broken_file_names_the_line_never_quotes_it(path):
+    secret = "Xq7vLp2Rk9tZw4Nc8HjB3sDf6G"
+    path.parent.mkdir(parents=True)
+    path.write_text(f'users:\n  alice: "{secret}\n  bob: x\n')
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as exc:
+        sf.ensure_installation_key(path)
+    assert exc.value.errors == [f"OLLAMA_GATE_SECRETS: {str(path)!r} is not valid YAML at line 4"]
+    assert path.read_bytes() == before
+
+
+def test_installation_key_is_not_appended_after_a_document_end(path):
+    # After "..." an appended line would start a second YAML document.
+    path.parent.mkdir(parents=True)
+    path.write_text('users: {alice: "Xq7vLp2Rk9tZw4Nc8HjB3sDf6G"}\n...\n')
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as exc:
+        sf.ensure_installation_key(path)
+    assert exc.value.errors == [
+        f"OLLAMA_GATE_SECRETS: could not add installation_key to {str(path)!r} without changing it; add a "
+        "line 'installation_key: \"<64 hex digits>\"' yourself (python3 -c 'import secrets; "
+        "print(secrets.token_hex(32))')"]
+    assert path.read_bytes() == before

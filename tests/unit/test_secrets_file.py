@@ -94,3 +94,24 @@ def test_min_length_setting_applies_per_host(tmp_path):
     with pytest.raises(ConfigError) as exc:
         check_hosts([("a", {"auth_password_min_length": 30}), ("b", {})], tmp_path, path)
     assert exc.value.errors == ["a: auth_password_min_length: the password of 'alice' is shorter than 30"]
+
+
+def test_a_missing_file_is_named_by_its_path(tmp_path, monkeypatch):
+    from ollama_gate import secrets_file as sf
+
+    monkeypatch.setenv(sf.ENV_VAR, str(tmp_path / "nope.yml"))
+    with pytest.raises(ConfigError) as exc:
+        load_secrets(tmp_path / "nope.yml")
+    assert f"the secrets file {str(tmp_path / 'nope.yml')!r} does not exist" in exc.value.errors[0]
+    monkeypatch.delenv(sf.ENV_VAR)
+    monkeypatch.setattr(sf, "DEFAULT_PATH", tmp_path / "secrets.yml")
+    with pytest.raises(ConfigError) as exc:
+        load_secrets(tmp_path / "secrets.yml")
+    assert f"the default secrets file {str(tmp_path / 'secrets.yml')!r} does not exist" in exc.value.errors[0]
+
+
+def test_secrets_are_equal_by_name_and_value_only():
+    a = Secret("alice", GOOD_PW)
+    assert a == Secret("alice", GOOD_PW)
+    assert a != Secret("alice", GOOD_PW + "x") and a != Secret("bob", GOOD_PW) and a != GOOD_PW
+    assert len({a, Secret("alice", GOOD_PW), Secret("bob", GOOD_PW)}) == 2
