@@ -16,7 +16,7 @@ from ollama_gate import auth, compose, proxy
 from ollama_gate import tls as tls_module
 from ollama_gate.config import config_for_host
 from ollama_gate.facts.host import MemoryTotal
-from ollama_gate.gateway import service_auth_conf
+from ollama_gate.gateway import backend_trust_bundle, service_auth_conf
 from ollama_gate.layout import layout_of
 from ollama_gate.operations import acme, credentials, docker, endpoint, images, models, snapshot, stack, system, tls
 from ollama_gate.operations.snapshot import known
@@ -131,11 +131,19 @@ else:
     stale.append(lay.acme_dir)
 
 proxy_files = proxy.render_proxy_config(s, pool=gateway.pool if gateway is not None else None)
+proxy_contents = dict(proxy_files)
+if gateway is not None and gateway.pool.tls:
+    # What the gateway trusts its TLS backends by, read when this operation runs: pyinfra
+    # runs each operation on every host before the next, so a self-signed backend's
+    # certificate made and fetched earlier in this very run is in it (a first deploy is
+    # one run), and a backend's new certificate reaches the gateway (and its reload) in
+    # the run that fetched it.
+    proxy_contents[proxy.BACKEND_CA_FILENAME] = lambda: backend_trust_bundle(gateway.pool, host.state.is_executing)
 # One operation per possible file on every host (None: not used here), so each name means
 # the same file on every host in pyinfra's results.
 proxy_ops = [
     stack.file(name=f"Write the proxy config file {filename} (if the settings use it).",
-               path=lay.proxy_file(filename), content=proxy_files.get(filename),
+               path=lay.proxy_file(filename), content=proxy_contents.get(filename),
                stack_dir=d, mode=0o640, gid=gid, keep_previous=True)
     for filename in proxy.all_proxy_filenames()
 ]

@@ -142,5 +142,9 @@ gateway_service_credential = "ollama-gate-gateway"
 gateway_weight = 1
 # How the gateway reaches it ("" = its ssh_hostname, else its inventory name).
 gateway_backend_address = ""
+# With TLS: a local PEM file of the CA that issued its certificate, for the gateway to trust
+# ("" = self-signed: its own certificate as the deploy fetched it; acme: proxy_acme_ca_cert,
+# else the public CAs; provided: its certificate file and the public CAs).
+gateway_backend_ca = ""
 # Also accept its own clients (auth_credentials) besides the gateway's service credential.
 gateway_accept_clients = False

@@ -55,6 +55,11 @@ def _fleet_host(entry: dict) -> tuple:
         # backend accepts only the gateway's service credential (made by the deploy).
         data["gateway_backend_address"] = entry["lab_address"]
         data.pop("auth_credentials")
+        if os.environ.get("OLLAMA_GATE_LAB_BACKEND_TLS"):
+            # tests/e2e/test_gateway_fleet.py: the backends speak HTTPS (e.g. self-signed),
+            # the gateway checks their certificates.
+            data["proxy_tls"] = os.environ["OLLAMA_GATE_LAB_BACKEND_TLS"]
+            data["proxy_public_url"] = entry["proxy_url"].replace("http://", "https://", 1)
     return name, data
 
 

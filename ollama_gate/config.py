@@ -9,7 +9,7 @@ from typing import Iterable, Mapping, Sequence
 
 from . import auth, outcomes
 from .checks import report_path_error
-from .gateway import Backend, Fleet, Pool, backend_address, plan_fleet
+from .gateway import Backend, Fleet, Pool, backend_address, plan_fleet, tls_address_error, tls_name, trust_paths
 from .inventory_checks import group_conflicts, unknown_data_keys
 from .secrets_file import (EXPIRY_WARNING, SECTIONS, UTC, Secret, SecretsFile, assign, ensure_installation_key,
                            expiry_text, load_secrets, secrets_path)
@@ -136,7 +136,9 @@ def check_inventory(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
             configs[name] = HostConfig(name, s, creds, role, revoked=revoked, refused=refused, installation_key=key)
         for gw, members in fleet.pools.items():
             if gw in configs and all(m in configs for m in members):
-                configs[gw] = _with_pool(configs[gw], [configs[m] for m in members], data_of, secrets)
+                configs[gw], pool_errors = _with_pool(configs[gw], [configs[m] for m in members], data_of,
+                                                      secrets, base_dir)
+                errors += pool_errors
     for name, s in settings.items():
         if (err := report_path_error(s)) is not None:
             errors.append(f"{name}: {err}")
@@ -197,19 +199,31 @@ def ensure_service_credentials(fleet: Fleet, settings: Mapping[str, Settings], p
 
 
 def _with_pool(gateway: HostConfig, backends: list[HostConfig], data_of: Mapping[str, Mapping],
-               secrets: SecretsFile) -> HostConfig:
+               secrets: SecretsFile, base_dir: Path) -> tuple[HostConfig, list[str]]:
+    """The gateway's config with its pool, and the problems of its TLS backends (a backend
+    whose certificate name or address the gateway cannot check)."""
     s = gateway.settings
     first = backends[0].settings
     service_name = s.gateway_service_credential
     value = secrets.section(first.auth_mode)[service_name].reveal()
     service = Secret(service_name, auth.mode_of(first).authorization(service_name, value))
+    tls = first.proxy_tls != "off"  # plan_fleet: all backends of a gateway or none
+    errors: list[str] = []
+    members = []
+    for b in backends:
+        address = backend_address(b.name, b.settings, data_of[b.name])
+        name, trust = "", ()
+        if tls:
+            name, why = tls_name(b.name, b.settings)
+            problems = [why, tls_address_error(b.name, address)]
+            errors += [f"{gateway.name}: {p}" for p in problems if p]
+            trust = trust_paths(b.name, b.settings, base_dir)
+        members.append(Backend(b.name, address, b.settings.gateway_weight, tls_name=name, trust=trust))
     pool = Pool(
-        backends=tuple(Backend(b.name, backend_address(b.name, b.settings, data_of[b.name]),
-                               b.settings.gateway_weight) for b in backends),
-        max_fails=s.gateway_max_fails, fail_timeout=s.gateway_fail_timeout,
-        connect_timeout=s.gateway_connect_timeout,
+        backends=tuple(members), max_fails=s.gateway_max_fails, fail_timeout=s.gateway_fail_timeout,
+        connect_timeout=s.gateway_connect_timeout, tls=tls,
     )
-    return replace(gateway, role="gateway", gateway=GatewaySide(pool, service, tuple(backends)))
+    return replace(gateway, role="gateway", gateway=GatewaySide(pool, service, tuple(backends))), errors
 
 
 def access(configs: Mapping[str, HostConfig], secrets: SecretsFile, now: dt.datetime) -> tuple[list[str], list[str]]:

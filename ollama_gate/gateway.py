@@ -9,8 +9,10 @@ credential. ``proxy.render_proxy_config(settings, pool=...)`` renders the gatewa
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .secrets_file import Secret
 
@@ -24,13 +26,17 @@ class Backend:
     """One backend as the gateway reaches it.
 
     + name: the backend's inventory name (shown in the config, the summary and the report)
-    + address: ``host:port`` the gateway connects to
+    + address: ``host:port`` the gateway connects to (``IPv4:port`` for a TLS backend)
     + weight: its share of requests relative to the others (nginx ``weight``)
+    + tls_name: with TLS, the DNS name its certificate must carry (see ``tls_name``)
+    + trust: with TLS, the local PEM files the gateway trusts for it (see ``trust_paths``)
     """
 
     name: str
     address: str
     weight: int = 1
+    tls_name: str = ""
+    trust: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,9 @@ class Pool:
       seconds gets no requests for fail_timeout seconds
     + connect_timeout: seconds to wait for a backend's TCP (and TLS) handshake
     + keepalive: idle connections to the backends kept open per worker
-    + tls: the backends speak HTTPS; ``trusted_certs`` (PEM) are what the gateway trusts,
-      ``tls_name`` the name it checks their certificates against
+    + tls: the backends speak HTTPS; each backend's certificate is checked against
+      ``trusted_certs`` (PEM; the deploy writes ``trust_bundle`` instead) and its own
+      ``tls_name``
     """
 
     backends: tuple
@@ -52,7 +59,6 @@ class Pool:
     connect_timeout: int = 5
     keepalive: int = 32
     tls: bool = False
-    tls_name: str = ""
     trusted_certs: str = field(default="", repr=False)
 
 
@@ -131,15 +137,17 @@ def plan_fleet(hosts, groups_of) -> tuple[Fleet, list[str]]:
             else:
                 gateway_of[name] = gw
         chosen = [n for n in chosen if gateway_of.get(n) == gw]
-        for setting in ("auth_mode", "proxy_tls"):
-            values = {getattr(hosts[n], setting) for n in chosen}
-            if len(values) > 1:
-                errors.append(f"{gw}: {setting}: its backends differ ({', '.join(sorted(map(str, values)))}); "
-                              f"the backends of one gateway share one {setting}")
-        tls = [n for n in chosen if hosts[n].proxy_tls != "off"]
-        if tls:
-            errors.append(f"{gw}: proxy_tls: backends with TLS ({', '.join(tls)}) are not supported behind a "
-                          "gateway yet; set proxy_tls = \"off\" on them (and keep them on a private network)")
+        modes = {hosts[n].auth_mode for n in chosen}
+        if len(modes) > 1:
+            errors.append(f"{gw}: auth_mode: its backends differ ({', '.join(sorted(map(str, modes)))}); "
+                          "the backends of one gateway share one auth_mode")
+        # One scheme for the pool (nginx's proxy_pass names it); self-signed, provided and
+        # acme backends may be mixed, each is checked against its own certificate.
+        plain = [n for n in chosen if hosts[n].proxy_tls == "off"]
+        if plain and len(plain) < len(chosen):
+            errors.append(f"{gw}: proxy_tls: its backends differ (off on {', '.join(plain)}, TLS on "
+                          f"{', '.join(n for n in chosen if n not in plain)}); the backends of one gateway "
+                          "all use TLS or none does")
         if chosen:
             pools[gw] = tuple(chosen)
     return Fleet(pools, gateway_of), errors
@@ -155,12 +163,145 @@ def backend_address(name: str, settings, data) -> str:
     return f"{host}:{settings.proxy_port}"
 
 
+# --- TLS to the backends: which name each certificate must carry, what is trusted -----
+# nginx checks one proxy_ssl_name per request; the gateway's config maps the address nginx
+# connected to ($upstream_addr, always IP:port) to that backend's name. So a TLS backend is
+# given by IP address, and its certificate's name is checked, never verification turned off.
+
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _hostname(value: str) -> bool:
+    """A DNS name nginx can check a certificate against (labels; no address)."""
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return False
+    except ValueError:
+        pass
+    return 0 < len(value) <= 253 and all(_LABEL.fullmatch(label) for label in value.rstrip(".").split("."))
+
+
+def tls_name(name: str, settings) -> tuple[str, str | None]:
+    """``(name, None)``: the DNS name backend ``name``'s certificate is checked against, or
+    ``("", why not)``. self-signed: its inventory name (always on that certificate);
+    acme: the first ACME name; provided: the host of its proxy_public_url."""
+    from .settings import acme_names, public_host
+
+    if settings.proxy_tls == "self-signed":
+        if _hostname(name):
+            return name, None
+        return "", (f"proxy_tls: backend {name!r} is self-signed and its inventory name is not a DNS name; "
+                    "the gateway checks a self-signed backend's certificate by its inventory name: name it "
+                    "like a host (set ssh_hostname to its address)")
+    if settings.proxy_tls == "acme":
+        names = acme_names(settings)
+        return (names[0], None) if names else ("", f"proxy_acme_names: backend {name!r} has no ACME name")
+    host = public_host(settings)
+    if _hostname(host):
+        return host, None
+    return "", (f"proxy_public_url: backend {name!r} uses a provided certificate; the gateway checks it "
+                "against the host of its proxy_public_url, which must be the DNS name on that certificate "
+                f"(it is {host or 'not set'!r})")
+
+
+def tls_address_error(name: str, address: str) -> str | None:
+    """Why a TLS backend cannot be reached at ``address`` (``host:port``), or None."""
+    host = address.rsplit(":", 1)[0]
+    try:
+        ipaddress.IPv4Address(host)
+        return None
+    except ValueError:
+        return (f"gateway_backend_address: TLS backend {name!r} is reached at {host!r}; behind a gateway a "
+                "TLS backend is given by its IPv4 address (the gateway tells its backends apart by the "
+                "address it connected to, to check each one's certificate name): set "
+                f"gateway_backend_address (or ssh_hostname) of {name} to an IPv4 address")
+
+
+PUBLIC_CAS = "public CAs"  # trust_paths: the certifi bundle (Mozilla's roots) of this machine
+
+
+def trust_paths(name: str, settings, base_dir: Path) -> tuple[str, ...]:
+    """The local PEM files a gateway trusts for backend ``name``: its gateway_backend_ca
+    when set, else a self-signed backend's own certificate as the deploy fetched it (tls/<name>.crt), an acme backend's
+    proxy_acme_ca_cert (else the public CAs), a provided one's certificate file (itself,
+    or its chain up to its root) and the public CAs."""
+    from . import tls
+    from .settings import resolve_local_path
+
+    if settings.gateway_backend_ca:
+        return (str(resolve_local_path(settings.gateway_backend_ca, base_dir)),)
+    if settings.proxy_tls == "self-signed":
+        return (str(tls.trust_file(name, base_dir)),)
+    if settings.proxy_tls == "acme":
+        if settings.proxy_acme_ca_cert:
+            return (str(resolve_local_path(settings.proxy_acme_ca_cert, base_dir)),)
+        return (PUBLIC_CAS,)
+    return (str(resolve_local_path(settings.proxy_tls_cert, base_dir)), PUBLIC_CAS)
+
+
+class TrustMissing(Exception):
+    """A file the gateway's trust bundle needs is not there (yet)."""
+
+
+# While a run is prepared (a preview of its changes), a self-signed backend's certificate
+# may not be fetched yet: the run fetches it before it writes the bundle.
+TRUST_PREVIEW = "# The backends' certificates, fetched by this run before this file is written.\n"
+
+
+def backend_trust_bundle(pool: Pool, executing: bool) -> str:
+    """``trust_bundle`` for the deploy's ``stack.file``: a missing file fails the gateway
+    host with the reason when the run executes; a preview says it is fetched first."""
+    from .operations.util import ContentUnavailable
+
+    try:
+        return trust_bundle(pool)
+    except TrustMissing as e:
+        if not executing:
+            return TRUST_PREVIEW
+        raise ContentUnavailable(str(e)) from None
+
+
+def trust_bundle(pool: Pool) -> str:
+    """The PEM bundle a gateway trusts its backends by: each file of each backend's
+    ``trust`` once, under a comment naming whose it is. Read when the deploy writes it, so
+    a self-signed backend's certificate fetched earlier in the same run is in it."""
+    import certifi
+
+    parts: list[str] = ["# The certificates this gateway trusts its backends by (managed by ollama-gate).\n"]
+    seen: set[str] = set()
+    for b in pool.backends:
+        for path in b.trust:
+            if path in seen:
+                continue
+            seen.add(path)
+            source = certifi.where() if path == PUBLIC_CAS else path
+            try:
+                text = Path(source).read_text()
+            except OSError as e:
+                raise TrustMissing(f"gateway: no certificate of backend {b.name} to trust at {source} "
+                                   f"({e.strerror or e}); a self-signed backend's is fetched by its own deploy: "
+                                   f"deploy {b.name} (it failed or was left out of this run)") from None
+            if "BEGIN CERTIFICATE" not in text:
+                raise TrustMissing(f"gateway: {source} (trusted for backend {b.name}) holds no PEM certificate")
+            parts.append(f"# {b.name}: {PUBLIC_CAS if path == PUBLIC_CAS else path}\n{text.strip()}\n")
+    return "".join(parts)
+
+
 # --- Verification from the gateway: each backend, then the gateway itself ------------
 # (pure: probes out, answers in; operations/endpoint.py runs them on the gateway host)
 
 def backend_url(backend: Backend, tls: bool) -> str:
-    """The backend's proxy as the gateway reaches it."""
-    return f"{'https' if tls else 'http'}://{backend.address}"
+    """The backend's proxy as the gateway reaches it: with TLS by the name its certificate
+    carries (a client resolves it to ``backend.address``, see ``backend_resolve``)."""
+    if tls:
+        return f"https://{backend.tls_name}:{backend.address.rsplit(':', 1)[1]}"
+    return f"http://{backend.address}"
+
+
+def backend_resolve(backend: Backend) -> str:
+    """curl's ``--resolve`` for a TLS backend: its name at its address (``name:port:ip``)."""
+    host, port = backend.address.rsplit(":", 1)
+    return f"{backend.tls_name}:{port}:{host}"
 
 
 def backend_probes(service: Secret):
@@ -185,7 +326,8 @@ def pool_summary(pool: Pool, states: dict) -> list[str]:
     lines = [f"Pool:            {len(pool.backends)} backend(s), least connections, "
              f"out for {pool.fail_timeout}s after {pool.max_fails} failure(s)"]
     for b in pool.backends:
-        lines.append(f"  {b.name}: {b.address} weight {b.weight}: {states.get(b.name, 'not checked')}")
+        tls = f" TLS as {b.tls_name}" if b.tls_name else ""
+        lines.append(f"  {b.name}: {b.address}{tls} weight {b.weight}: {states.get(b.name, 'not checked')}")
     return lines
 
 

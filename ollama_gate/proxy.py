@@ -194,6 +194,7 @@ def render_proxy_config(
         "allowed_patterns": ALLOWED_PATTERNS,
         "admin_routes": ADMIN_ROUTES,
         "pool": _checked_pool(pool) if pool is not None else None,
+        "backend_names": backend_name_map(pool) if pool is not None and pool.tls else [],
         "scheme": "https" if pool is not None and pool.tls else "http",
         "service_auth_conf": f"{paths['auth_dir']}/{SERVICE_AUTH_FILENAME}",
         "backend_ca": f"{paths['conf_dir']}/{BACKEND_CA_FILENAME}",
@@ -209,6 +210,8 @@ def render_proxy_config(
     if tls:
         files[DHPARAM_FILENAME] = (FILES_DIR / "proxy" / DHPARAM_FILENAME).read_text()
     if pool is not None and pool.tls:
+        # The deploy writes gateway.trust_bundle(pool) here (read once the backends' own
+        # certificates are fetched); tests and benchmarks pass the PEM in the pool.
         files[BACKEND_CA_FILENAME] = pool.trusted_certs
     return files
 
@@ -229,10 +232,23 @@ def _checked_pool(pool):
         if not 1 <= int(getattr(pool, name)) <= 100000:
             raise ValueError(f"proxy config: pool {name}={getattr(pool, name)!r} must be at least 1")
     if pool.tls:
-        _check("pool tls_name", pool.tls_name, _HOST)
-        if "BEGIN CERTIFICATE" not in pool.trusted_certs:
+        for b in pool.backends:
+            _check(f"certificate name of backend {b.name}", b.tls_name, _TLS_NAME)
+            # $upstream_addr, which picks the name to check, holds the address nginx dialled.
+            _check(f"address of TLS backend {b.name}", b.address, _IPV4_PORT)
+        if pool.trusted_certs and "BEGIN CERTIFICATE" not in pool.trusted_certs:
             raise ValueError("proxy config: TLS backends need their certificates to trust")
     return pool
+
+
+_TLS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_IPV4_PORT = re.compile(r"(25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})(\.(25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})){3}:[0-9]{1,5}")
+
+
+def backend_name_map(pool) -> list[tuple[str, str]]:
+    """(regex on $upstream_addr, certificate name) per TLS backend: the address nginx
+    dialled last (after ", " or " : " when it tried others first) picks the name."""
+    return [("~(^|\\s)" + re.escape(b.address).replace("\\:", ":") + "$", b.tls_name) for b in pool.backends]
 
 
 def main_conf(flavor: str, *, prefix: str, include: str, user: bool = True, workers: int = 1) -> str:

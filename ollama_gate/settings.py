@@ -125,6 +125,7 @@ class Settings:
     gateway_connect_timeout: int = _default("gateway_connect_timeout")
     gateway_service_credential: str = _default("gateway_service_credential")
     gateway_backend_address: str = _default("gateway_backend_address")
+    gateway_backend_ca: str = _default("gateway_backend_ca")
     gateway_accept_clients: bool = _default("gateway_accept_clients")
 
     @property
@@ -364,6 +365,7 @@ _CHECKS = {
     "gateway_backend_address": lambda v: _is_str(v) or (
         None if v == "" or re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9a-fA-F:]+\]", v)
         else f"{v!r} must be empty, a host name or an IP address"),
+    "gateway_backend_ca": _is_str,
     "gateway_accept_clients": _is_bool,
 }
 assert set(_CHECKS) == set(SETTING_NAMES), set(_CHECKS) ^ set(SETTING_NAMES)
@@ -458,6 +460,8 @@ def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
         if v["proxy_acme_ca_cert"] and not _local_path(v["proxy_acme_ca_cert"], base_dir).is_file():
             errors.append(f"proxy_acme_ca_cert: no such local file "
                           f"{str(_local_path(v['proxy_acme_ca_cert'], base_dir))!r}")
+    if v["gateway_backend_ca"] and not _local_path(v["gateway_backend_ca"], base_dir).is_file():
+        errors.append(f"gateway_backend_ca: no such local file {str(_local_path(v['gateway_backend_ca'], base_dir))!r}")
     if v["images_source"] == "archive":
         active = (v["images_ollama"], v[auth.mode(v["auth_mode"]).image_setting])
         for ref in active:

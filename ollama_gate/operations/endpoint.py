@@ -22,7 +22,8 @@ from ..facts.tls import Certificate
 from ..secrets_file import Secret, load_secrets, secrets_path
 from ..checks import (REPORT_ENV, Check, Probe, base_url, credentials_entry, host_report, judge,  # noqa: F401
                       judge_names, plan, report_path_for, run_report, summary)
-from ..gateway import backend_probes, backend_state, backend_url, backends_report, pool_summary
+from ..gateway import backend_probes, backend_resolve, backend_state, backend_url, backends_report, pool_summary
+from ..proxy import BACKEND_CA_FILENAME
 from .util import fail_host
 
 # A rewritten bearer key file is read by the proxy within a second, and a proxy that was
@@ -45,12 +46,14 @@ def _flatten(retired: Mapping[str, Sequence[Secret]] | Iterable[Secret]) -> list
 class _Target:
     """Where a group of probes goes and how they are judged: the label and settings of the
     endpoint that answers (the host itself, or a gateway's backend), its URL, and whether
-    its certificate is taken as it is (the host's own self-signed proxy)."""
+    its certificate is taken as it is (the host's own self-signed proxy); ``tls``: ``(cacert,
+    resolve)`` for a gateway's TLS backend, its certificate and name checked (never -k)."""
 
     label: str
     settings: object
     url: str
     insecure: bool
+    tls: tuple = ()
 
 
 def _ask(asked: Sequence[tuple[_Target, Probe]], names_file: str = ""):
@@ -61,7 +64,7 @@ def _ask(asked: Sequence[tuple[_Target, Probe]], names_file: str = ""):
     in pyinfra's output."""
     requests = [f"{p.method} {t.url}{p.path}" for t, p in asked]
     stdin = curl_batch_config([
-        (p.method, t.url + p.path, p.body, p.max_time, t.insecure, p.auth.reveal() if p.auth else None)
+        (p.method, t.url + p.path, p.body, p.max_time, t.insecure, p.auth.reveal() if p.auth else None, *t.tls)
         for t, p in asked
     ])
     names = None
@@ -140,9 +143,13 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     asked: list[tuple[_Target, Probe]] = []
     pool_slices: dict[str, slice] = {}
     if cfg.gateway is not None:
-        for backend, b_cfg in zip(cfg.gateway.pool.backends, cfg.gateway.backends):
+        pool = cfg.gateway.pool
+        # TLS backends: checked against the gateway's own trust bundle, by name.
+        bundle = layout_of(s).proxy_file(BACKEND_CA_FILENAME)
+        for backend, b_cfg in zip(pool.backends, cfg.gateway.backends):
             target = _Target(f"{host.name} -> backend {backend.name}", b_cfg.settings,
-                             backend_url(backend, tls=False), insecure=False)
+                             backend_url(backend, pool.tls), insecure=False,
+                             tls=(bundle, backend_resolve(backend)) if pool.tls else ())
             start = len(asked)
             asked += [(target, p) for p in backend_probes(cfg.gateway.service)]
             pool_slices[backend.name] = slice(start, len(asked))
@@ -187,7 +194,7 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
                             address=str(address))
         if cfg.gateway is not None:
             entry["role"] = "gateway"
-            entry["backends"] = backends_report(cfg.gateway.pool, False, backend_checks)
+            entry["backends"] = backends_report(cfg.gateway.pool, cfg.gateway.pool.tls, backend_checks)
         try:
             _write_report(path, host.name, entry)
             host.log(f"verification report written to {path}", logger.error if failed else logger.info)

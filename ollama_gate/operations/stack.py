@@ -19,7 +19,7 @@ from ..layout import HostLayout
 from ..facts.stack import ComposeStack, PortHolders, StackFiles, stack_up_to_date
 from . import snapshot
 from .snapshot import fresh, known
-from .util import fail_host
+from .util import ContentUnavailable, fail_host
 
 # The suffixes of files a deploy leaves only while it runs: an upload not yet renamed over
 # its file, and the config the proxy had loaded before this run's change (see proxy_loaded).
@@ -84,7 +84,9 @@ def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int 
     + content: the wanted text (rendered locally), or a function giving it, called inside
       the operation; None: the settings do not use this file (nothing to write here)
       (what it reads from the host (the current file, the host's memory) is
-      then read with the run's HostState, not while deploy.py is prepared
+      then read with the run's HostState, not while deploy.py is prepared; what it reads
+      locally, once earlier operations of the run have made it); a function raising
+      ``ContentUnavailable`` fails the host with its message
     + stack_dir: the stack directory (the fact is read once for all of it)
     + mode: permission bits
     + gid: numeric group
@@ -104,7 +106,11 @@ def file(path: str, content: str | Callable[[], str], stack_dir: str, mode: int 
         yield from fail_host(f"{path} exists and is not a regular file; move it away and rerun")
         return
     if callable(content):
-        content = content()
+        try:
+            content = content()
+        except ContentUnavailable as e:
+            yield from fail_host(str(e))
+            return
     if content is None:
         # Called for every host alike so that operation names line up across hosts; the
         # file itself goes with absent_files when a host has one.

@@ -31,3 +31,8 @@ def fail_host(message: str):
     if not host.state.is_executing:
         logger.warning(f"{host.print_prefix}{format_text('will fail: ' + message, fg='yellow')}")
     yield FunctionCommand(host_failed, (message,), {})
+
+
+class ContentUnavailable(Exception):
+    """Raised by the content function of ``stack.file`` when what the file is made of is
+    not there: that host fails with the message (the file is left as it is)."""

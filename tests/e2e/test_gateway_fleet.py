@@ -171,3 +171,125 @@ def test_failover_while_a_backends_ollama_is_stopped_and_started(fleet):
     assert len([e for e in slow if e[0] == "one stopped"]) <= 3
     # Started again, it takes load again.
     assert served_by_victim() > at_start
+
+
+# --- TLS between the gateway and its backends ----------------------------------------
+# The backends switch to proxy_tls = "self-signed" (inventory/lab.py, OLLAMA_GATE_LAB_BACKEND_TLS);
+# the gateway trusts each by the certificate the deploy fetched (tls/<name>.crt) and checks
+# its inventory name. Put back to plain HTTP after these tests.
+
+BACKEND_TLS = {"OLLAMA_GATE_LAB_BACKEND_TLS": "self-signed"}
+STACK = "/opt/ollama-gate"  # group_data/all.py stack_dir
+
+
+def fetched(name):
+    from ollama_gate import PROJECT_DIR
+    from ollama_gate.tls import trust_file
+
+    return trust_file(name, PROJECT_DIR)
+
+
+@pytest.fixture(scope="module")
+def tls_fleet(fleet):
+    state = fleet["lab"]
+    backends = [state["hosts"][i]["name"] for i in index_of(state, "backend")]
+    # Nothing fetched before: the first TLS deploy makes, fetches and trusts in one run.
+    for name in backends:
+        fetched(name).unlink(missing_ok=True)
+    first = deploy(env=BACKEND_TLS)
+    try:
+        assert first.returncode == 0, first.output[-6000:]
+        yield {**fleet, "tls_first": first, "backends": backends}
+    finally:
+        back = deploy()
+        assert back.returncode == 0, back.output[-4000:]
+
+
+def backend_hits(state, index, path="GET /api/tags"):
+    logs = ssh(state, index, f"docker logs ollama-gate-proxy 2>/dev/null | grep -c '{path}' || true")
+    return int(logs.stdout.strip() or 0)
+
+
+def test_tls_backends_first_deploy_is_one_run_verified_by_name_and_rerun_changes_nothing(tls_fleet, tmp_path):
+    state, out = tls_fleet["lab"], tls_fleet["tls_first"].output
+    gw_index = index_of(state, "gateway")[0]
+    # The gateway verified each backend over HTTPS by its name, with its own bundle (no -k).
+    for i, name in zip(index_of(state, "backend"), tls_fleet["backends"]):
+        line = out.split(f"  {name}: ", 1)[1].splitlines()[0]
+        assert f"TLS as {name}" in line and line.endswith(": up"), line
+        served = ssh(state, i, f"cat {STACK}/tls/cert.pem").stdout
+        assert served.strip() and fetched(name).read_text().strip() == served.strip()
+        # The gateway trusts exactly that certificate for it.
+        bundle = ssh(state, gw_index, f"cat {STACK}/proxy/backends-ca.pem").stdout
+        assert served.strip() in bundle
+    conf = ssh(state, gw_index, f"cat {STACK}/proxy/ollama-gate.conf").stdout
+    assert "proxy_ssl_verify on;" in conf and "proxy_ssl_verify off" not in conf
+    assert "proxy_pass https://ollama_gate_ollama" in conf
+    # Clients of the gateway are served; a backend answers only over HTTPS now.
+    body = json.dumps({"model": "gemma3:1b", "prompt": "hi", "stream": False}).encode()
+    gw = state["hosts"][gw_index]
+    assert call(gw["proxy_url"] + "/api/generate", client_header(state), body)[0] == 200
+    report = tmp_path / "report.json"
+    rerun = deploy(env={**BACKEND_TLS, "OLLAMA_GATE_REPORT": str(report)})
+    assert rerun.returncode == 0, rerun.output[-4000:]
+    assert rerun.changed() == {}, rerun.changed()
+    entry = json.loads(report.read_text())["hosts"][gw["name"]]
+    for name in tls_fleet["backends"]:
+        assert entry["backends"][name]["url"].startswith(f"https://{name}:")
+        assert entry["backends"][name]["ok"] is True
+
+
+def replace_certificate(state, index):
+    """A new self-signed certificate with the same names on backend index (as if re-made by
+    hand), loaded by its proxy: the gateway has never seen it."""
+    san = ssh(state, index, f"openssl x509 -in {STACK}/tls/cert.pem -noout -ext subjectAltName").stdout
+    names = ",".join(n.strip().replace("IP Address:", "IP:") for n in san.splitlines()[1].split(","))
+    made = ssh(state, index, (
+        f"cd {STACK}/tls && openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 400 -subj /CN=replaced "
+        f"-addext 'subjectAltName={names}' -keyout key.new -out cert.new 2>/dev/null && chmod 600 key.new && "
+        "chmod 644 cert.new && mv -f key.new key.pem && mv -f cert.new cert.pem && "
+        "docker exec ollama-gate-proxy nginx -s reload"))
+    assert made.returncode == 0, made.stderr
+
+
+def test_a_backend_with_a_certificate_the_gateway_does_not_trust_gets_no_traffic_and_a_rerun_repairs(tls_fleet):
+    state = tls_fleet["lab"]
+    gw_index = index_of(state, "gateway")[0]
+    gw = state["hosts"][gw_index]
+    victim, other = index_of(state, "backend")[:2]
+    victim_name = state["hosts"][victim]["name"]
+    before_cert = fetched(victim_name).read_text()
+    replace_certificate(state, victim)
+    time.sleep(1)  # the backend's old workers close the gateway's kept-alive connections
+    client = client_header(state)
+    hits = backend_hits(state, victim), backend_hits(state, other)
+    statuses = [call(gw["proxy_url"] + "/api/tags", client, timeout=30)[0] for _ in range(12)]
+    # Not silently accepted: the handshake fails, nothing is sent, the other backend answers.
+    assert statuses == [200] * 12, statuses
+    assert backend_hits(state, victim) == hits[0]
+    assert backend_hits(state, other) >= hits[1] + 12
+    gw_log = ssh(state, gw_index, "docker logs ollama-gate-proxy 2>&1 | grep -c 'upstream SSL certificate verify error' "
+                                  "|| true").stdout
+    assert int(gw_log.strip() or 0) >= 1
+
+    started = containers(state, gw_index)
+    repair = deploy(env=BACKEND_TLS)
+    assert repair.returncode == 0, repair.output[-4000:]
+    changed = repair.changed()
+    # The backend's certificate is kept (it names the host); it is fetched again, the
+    # gateway's bundle rewritten and its proxy reloaded, nothing re-created. (The backend's
+    # proxy is reloaded too: its record of the loaded config predates the hand-made change.)
+    assert changed.pop("Fetch the host's certificate to tls/ for clients to trust.") == 1, repair.changed()
+    assert changed.pop("Write the proxy config file backends-ca.pem (if the settings use it).") == 1, changed
+    reload = [name for name in changed if name.startswith("Reload the proxy")]
+    assert len(reload) == 1 and changed.pop(reload[0]) == 2, repair.changed()
+    assert changed == {}, repair.changed()
+    assert containers(state, gw_index) == started
+    assert fetched(victim_name).read_text() != before_cert
+    # The backend takes traffic again (bounded).
+    at = backend_hits(state, victim)
+    for _ in range(40):
+        assert call(gw["proxy_url"] + "/api/tags", client, timeout=30)[0] == 200
+        if backend_hits(state, victim) > at:
+            break
+    assert backend_hits(state, victim) > at

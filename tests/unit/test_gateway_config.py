@@ -87,16 +87,49 @@ def test_empty_pool_is_refused():
         conf(pool=Pool(backends=()))
 
 
-def test_tls_pool_verifies_against_the_fetched_certificates():
-    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    pool = replace(POOL, tls=True, tls_name="gpu.example", trusted_certs=pem)
-    files = proxy.render_proxy_config(Settings(), pool=pool)
+TLS_POOL = Pool(backends=(Backend("gpu-1", "10.0.0.11:8880", 3, tls_name="gpu-1"),
+                          Backend("gpu-2", "10.0.0.12:8443", 1, tls_name="gpu2.example.com")),
+                tls=True, trusted_certs="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+
+
+def test_tls_pool_verifies_each_backend_by_its_own_name():
+    files = proxy.render_proxy_config(Settings(), pool=TLS_POOL)
     text = files[proxy.CONF_FILENAME]
     assert "proxy_pass https://ollama_gate_ollama/api/generate;" in text
-    assert "proxy_ssl_verify on;" in text
-    assert files[proxy.BACKEND_CA_FILENAME] == pem
+    assert "proxy_ssl_verify on;" in text and "proxy_ssl_verify off" not in text
+    assert "proxy_ssl_name $ollama_gate_backend_name;" in text
+    names = text[text.index("map $upstream_addr $ollama_gate_backend_name {"):]
+    names = names[:names.index("}")]
+    # The address nginx dialled last picks the name; anything else checks a name no
+    # certificate carries.
+    assert "volatile;" in names
+    assert '"~(^|\\s)10\\.0\\.0\\.11:8880$" "gpu-1";' in names
+    assert '"~(^|\\s)10\\.0\\.0\\.12:8443$" "gpu2.example.com";' in names
+    assert 'default "unknown-backend.invalid";' in names
+    assert files[proxy.BACKEND_CA_FILENAME] == TLS_POOL.trusted_certs
     with pytest.raises(ValueError, match="certificates"):
-        proxy.render_proxy_config(Settings(), pool=replace(pool, trusted_certs=""))
+        proxy.render_proxy_config(Settings(), pool=replace(TLS_POOL, trusted_certs="not a pem"))
+    # The deploy writes the bundle itself (gateway.trust_bundle) once the certs are fetched.
+    assert proxy.render_proxy_config(Settings(), pool=replace(TLS_POOL, trusted_certs=""))[
+        proxy.BACKEND_CA_FILENAME] == ""
+
+
+def test_a_plain_pool_has_no_tls_to_its_backends():
+    text = conf()
+    assert "proxy_ssl" not in text and "$ollama_gate_backend_name" not in text
+    assert "proxy_pass http://ollama_gate_ollama/api/generate;" in text
+    assert proxy.BACKEND_CA_FILENAME not in proxy.render_proxy_config(Settings(), pool=POOL)
+
+
+@pytest.mark.parametrize("backend, why", [
+    (Backend("gpu-1", "gpu1.lan:8443", tls_name="gpu-1"), "address of TLS backend gpu-1"),
+    (Backend("gpu-1", "10.0.0.11:8443", tls_name=""), "certificate name of backend gpu-1"),
+    (Backend("gpu-1", "10.0.0.11:8443", tls_name='x"; proxy_ssl_verify off; #'), "certificate name"),
+    (Backend("gpu-1", "10.0.0.256:8443", tls_name="gpu-1"), "address of TLS backend"),
+])
+def test_tls_backends_need_an_ip_address_and_a_safe_name(backend, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        proxy.render_proxy_config(Settings(), pool=replace(TLS_POOL, backends=(backend,)))
 
 
 def test_service_auth_include_refuses_values_that_could_inject():

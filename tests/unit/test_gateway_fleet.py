@@ -121,3 +121,87 @@ def test_without_groups_every_host_is_an_endpoint_as_before(secrets_path, tmp_pa
     configs = check_hosts(FLEET, tmp_path, secrets_path)
     assert {c.role for c in configs.values()} == {"endpoint"}
     assert "ollama-gate-gateway" not in load_secrets(secrets_path).keys
+
+
+# --- TLS between the gateway and its backends -----------------------------------------
+
+from ollama_gate.gateway import (PUBLIC_CAS, TRUST_PREVIEW, TrustMissing, backend_resolve,  # noqa: E402
+                                 backend_trust_bundle, backend_url, trust_bundle)
+from ollama_gate.operations.util import ContentUnavailable  # noqa: E402
+
+TLS_FLEET = [("gw", {"auth_mode": "basic"}),
+             ("gpu1", {"auth_mode": "bearer", "ssh_hostname": "10.0.0.11", "proxy_tls": "self-signed"}),
+             ("gpu2", {"auth_mode": "bearer", "gateway_backend_address": "10.0.0.12", "proxy_tls": "self-signed",
+                       "proxy_port": 9443})]
+
+
+def test_self_signed_backends_are_checked_by_inventory_name_against_their_fetched_certificate(
+        secrets_path, tmp_path):
+    pool = check_hosts(TLS_FLEET, tmp_path, secrets_path, groups=GROUPS)["gw"].gateway.pool
+    assert pool.tls
+    assert [(b.name, b.address, b.tls_name, b.trust) for b in pool.backends] == [
+        ("gpu1", "10.0.0.11:8880", "gpu1", (str(tmp_path / "tls" / "gpu1.crt"),)),
+        ("gpu2", "10.0.0.12:9443", "gpu2", (str(tmp_path / "tls" / "gpu2.crt"),))]
+    # The gateway's own verification: the backend's name, dialled at its address.
+    assert backend_url(pool.backends[1], tls=True) == "https://gpu2:9443"
+    assert backend_resolve(pool.backends[1]) == "gpu2:9443:10.0.0.12"
+    assert backend_url(pool.backends[1], tls=False) == "http://10.0.0.12:9443"
+
+
+def test_acme_and_provided_backends_trust_their_ca(secrets_path, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    fleet = [("gw", {"auth_mode": "basic"}),
+             ("gpu1", {"auth_mode": "bearer", "ssh_hostname": "10.0.0.11", "proxy_tls": "acme",
+                       "proxy_public_url": "https://gpu1.example.com", "proxy_acme_ca_cert": str(ca)}),
+             ("gpu2", {"auth_mode": "bearer", "ssh_hostname": "10.0.0.12", "proxy_tls": "acme",
+                       "proxy_acme_names": ["gpu2.example.com", "x.example.com"]}),
+             ("gpu3", {"auth_mode": "bearer", "ssh_hostname": "10.0.0.13", "proxy_tls": "acme",
+                       "proxy_acme_names": ["gpu3.example.com"], "gateway_backend_ca": str(ca)})]
+    pool = check_hosts(fleet, tmp_path, secrets_path, groups={**GROUPS, "gpu3": ["backend"]})["gw"].gateway.pool
+    assert [(b.tls_name, b.trust) for b in pool.backends] == [
+        ("gpu1.example.com", (str(ca),)), ("gpu2.example.com", (PUBLIC_CAS,)), ("gpu3.example.com", (str(ca),))]
+    bundle = trust_bundle(pool)
+    # Each file once, under a comment naming whose it is; the public CAs are certifi's.
+    assert bundle.count(f"# gpu1: {ca}") == 1 and f"# gpu3: {ca}" not in bundle
+    assert "# gpu2: public CAs" in bundle and bundle.count("BEGIN CERTIFICATE") > 100
+
+
+def test_tls_backends_the_gateway_cannot_check_are_refused_naming_gateway_and_setting(secrets_path, tmp_path):
+    fleet = [("gw", {"auth_mode": "basic"}),
+             ("gpu1", {"auth_mode": "bearer", "ssh_hostname": "gpu1.lan", "proxy_tls": "self-signed"}),
+             ("10.0.0.12", {"auth_mode": "bearer", "proxy_tls": "self-signed"}),
+             ("gpu3", {"auth_mode": "bearer", "ssh_hostname": "10.0.0.13", "proxy_tls": "off"})]
+    groups = {"gw": ["gateway"], "gpu1": ["backend"], "10.0.0.12": ["backend"], "gpu3": ["backend"]}
+    with pytest.raises(ConfigError) as err:
+        check_hosts(fleet, tmp_path, secrets_path, groups=groups)
+    assert ("gw: proxy_tls: its backends differ (off on gpu3, TLS on gpu1, 10.0.0.12); the backends of one "
+            "gateway all use TLS or none does") in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        check_hosts(fleet[:3], tmp_path, secrets_path, groups=groups)
+    text = str(err.value)
+    assert "gw: gateway_backend_address: TLS backend 'gpu1' is reached at 'gpu1.lan'" in text
+    assert "set gateway_backend_address (or ssh_hostname) of gpu1 to an IPv4 address" in text
+    assert "gw: proxy_tls: backend '10.0.0.12' is self-signed and its inventory name is not a DNS name" in text
+    provided = [("gw", {"auth_mode": "basic"}),
+                ("gpu1", {"auth_mode": "bearer", "ssh_hostname": "10.0.0.11", "proxy_tls": "off"})]
+    assert check_hosts(provided, tmp_path, secrets_path, groups=GROUPS)["gw"].gateway.pool.tls is False
+
+
+def test_the_bundle_is_read_when_written_and_a_missing_fetched_certificate_fails_the_gateway(
+        secrets_path, tmp_path):
+    pool = check_hosts(TLS_FLEET, tmp_path, secrets_path, groups=GROUPS)["gw"].gateway.pool
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "gpu1.crt").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    with pytest.raises(TrustMissing, match=r"no certificate of backend gpu2 to trust at .*gpu2\.crt"):
+        trust_bundle(pool)
+    # Previewing a first deploy: the run fetches it before it writes the bundle.
+    assert backend_trust_bundle(pool, executing=False) == TRUST_PREVIEW
+    with pytest.raises(ContentUnavailable, match="deploy gpu2 "):
+        backend_trust_bundle(pool, executing=True)
+    (tmp_path / "tls" / "gpu2.crt").write_text("not a certificate\n")
+    with pytest.raises(TrustMissing, match="holds no PEM certificate"):
+        trust_bundle(pool)
+    (tmp_path / "tls" / "gpu2.crt").write_text("-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n")
+    bundle = backend_trust_bundle(pool, executing=True)
+    assert bundle.index("AAAA") < bundle.index("BBBB") and f"# gpu2: {tmp_path}/tls/gpu2.crt" in bundle

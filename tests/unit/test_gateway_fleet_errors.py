@@ -36,7 +36,9 @@ def test_backend_probes_state_summary_and_report_in_full():
         ("no-credential-refused", "(none)", "GET", "/api/tags", 401, None)
 
     a, b, c = Backend("gpu1", "10.0.0.1:8880", 2), Backend("gpu2", "10.0.0.2:8880"), Backend("gpu3", "10.0.0.3:8880")
-    assert backend_url(a, True) == "https://10.0.0.1:8880" and backend_url(a, False) == "http://10.0.0.1:8880"
+    # With TLS the name its certificate carries (curl --resolve gives the address).
+    assert backend_url(Backend("gpu1", "10.0.0.1:8880", tls_name="gpu1.lan"), True) == "https://gpu1.lan:8880"
+    assert backend_url(a, False) == "http://10.0.0.1:8880"
     pool = Pool((a, b, c), max_fails=3, fail_timeout=20)
     up = Check("gpu1", "credential-accepted", "gateway-1", "GET", "/api/tags", "200", "200", True)
     down = Check("gpu2", "no-credential-refused", "(none)", "GET", "/api/tags", "401", "200", False)
