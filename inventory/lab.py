@@ -55,11 +55,16 @@ def _fleet_host(entry: dict) -> tuple:
         # backend accepts only the gateway's service credential (made by the deploy).
         data["gateway_backend_address"] = entry["lab_address"]
         data.pop("auth_credentials")
-        if os.environ.get("OLLAMA_GATE_LAB_BACKEND_TLS"):
-            # tests/e2e/test_gateway_fleet.py: the backends speak HTTPS (e.g. self-signed),
-            # the gateway checks their certificates.
-            data["proxy_tls"] = os.environ["OLLAMA_GATE_LAB_BACKEND_TLS"]
-            data["proxy_public_url"] = entry["proxy_url"].replace("http://", "https://", 1)
+        tls = os.environ.get("OLLAMA_GATE_LAB_BACKEND_TLS")
+        if tls:
+            # tests/e2e/test_gateway_fleet.py: the backends speak HTTPS (self-signed, or acme
+            # from the lab's Pebble as <name>.lab.test), the gateway checks their certificates;
+            # OLLAMA_GATE_LAB_BACKEND_DATA (JSON) adds settings (the ACME directory, CAs).
+            port = entry["proxy_url"].rsplit(":", 1)[1]
+            data["proxy_tls"] = tls
+            data["proxy_public_url"] = (f"https://{entry['name']}.lab.test:{port}" if tls == "acme"
+                                        else f"https://127.0.0.1:{port}")
+            data.update(json.loads(os.environ.get("OLLAMA_GATE_LAB_BACKEND_DATA") or "{}"))
     return name, data
 
 

@@ -293,3 +293,53 @@ def test_a_backend_with_a_certificate_the_gateway_does_not_trust_gets_no_traffic
         if backend_hits(state, victim) > at:
             break
     assert backend_hits(state, victim) > at
+
+
+@pytest.fixture(scope="module")
+def acme_fleet(tls_fleet, tmp_path_factory):
+    """The backends get ACME certificates from the lab's Pebble (<name>.lab.test); the
+    gateway trusts Pebble's issuing root (gateway_backend_ca: Pebble's directory certificate,
+    proxy_acme_ca_cert, is another one) and checks each backend's ACME name."""
+    from lab.pebble import Pebble, host_address
+
+    state = tls_fleet["lab"]
+    pebble = Pebble(tmp_path_factory.mktemp("pebble")).start()
+    try:
+        for i in index_of(state, "backend"):
+            name = state["hosts"][i]["name"]
+            pebble.add_name(f"{name}.lab.test", host_address(name))
+            # Pebble forgets its accounts on every start: certbot must not reuse an old one.
+            ssh(state, i, "rm -rf /etc/letsencrypt")
+        root = tmp_path_factory.mktemp("pebble-root") / "root.pem"
+        root.write_text(pebble.root())
+        env = {"OLLAMA_GATE_LAB_BACKEND_TLS": "acme", "OLLAMA_GATE_LAB_BACKEND_DATA": json.dumps({
+            "proxy_acme_directory": pebble.directory, "proxy_acme_ca_cert": str(pebble.listener_cert),
+            "proxy_acme_email": "ops@lab.test", "gateway_backend_ca": str(root)})}
+        first = deploy(env=env)
+        yield {**tls_fleet, "acme_first": first, "acme_env": env, "pebble": pebble}
+        back = deploy()
+        assert back.returncode == 0, back.output[-4000:]
+    finally:
+        pebble.stop()
+
+
+def test_acme_backends_are_trusted_by_their_ca_and_checked_by_their_acme_name(acme_fleet):
+    state, first = acme_fleet["lab"], acme_fleet["acme_first"]
+    assert first.returncode == 0, first.output[-6000:]
+    gw_index = index_of(state, "gateway")[0]
+    for i, name in zip(index_of(state, "backend"), acme_fleet["backends"]):
+        line = first.output.split(f"  {name}: ", 1)[1].splitlines()[0]
+        assert f"TLS as {name}.lab.test" in line and line.endswith(": up"), line
+        # Pebble issued what the backend serves (certbot's deploy hook installed it).
+        issuer = ssh(state, i, f"openssl x509 -in {STACK}/tls/cert.pem -noout -issuer").stdout
+        assert "Pebble" in issuer, issuer
+    assert f"Attempting to validate w/ HTTP: http://{acme_fleet['backends'][0]}.lab.test" in \
+        acme_fleet["pebble"].log_tail(100000)
+    gw = state["hosts"][gw_index]
+    body = json.dumps({"model": "gemma3:1b", "prompt": "hi", "stream": False}).encode()
+    assert call(gw["proxy_url"] + "/api/generate", client_header(state), body)[0] == 200
+    bundle = ssh(state, gw_index, f"cat {STACK}/proxy/backends-ca.pem").stdout
+    assert bundle.count("BEGIN CERTIFICATE") == 1  # Pebble's root, once for both backends
+    rerun = deploy(env=acme_fleet["acme_env"])
+    assert rerun.returncode == 0, rerun.output[-4000:]
+    assert rerun.changed() == {}, rerun.changed()
