@@ -205,3 +205,17 @@ def test_the_bundle_is_read_when_written_and_a_missing_fetched_certificate_fails
     (tmp_path / "tls" / "gpu2.crt").write_text("-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n")
     bundle = backend_trust_bundle(pool, executing=True)
     assert bundle.index("AAAA") < bundle.index("BBBB") and f"# gpu2: {tmp_path}/tls/gpu2.crt" in bundle
+
+
+def test_a_provided_backend_is_checked_by_the_host_of_its_public_url():
+    from ollama_gate.gateway import tls_name
+
+    def provided(url):
+        return SimpleNamespace(proxy_tls="provided", proxy_public_url=url)
+
+    assert tls_name("gpu1", provided("https://gpu1.example.com:8443")) == ("gpu1.example.com", None)
+    for url in ("https://10.0.0.11:8443", ""):
+        name, why = tls_name("gpu1", provided(url))
+        assert name == "" and why.startswith("proxy_public_url: backend 'gpu1' uses a provided certificate")
+    assert tls_name("gpu1", SimpleNamespace(proxy_tls="acme", proxy_acme_names=(), proxy_public_url="")) == (
+        "", "proxy_acme_names: backend 'gpu1' has no ACME name")
