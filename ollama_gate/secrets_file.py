@@ -471,6 +471,21 @@ def _resolves_as_str(name: str) -> bool:
         return False
 
 
+def _mapping_indent(body: str) -> int | None:
+    """How far the keys of a nested block mapping are indented under their parent key."""
+    parent = None
+    for line in body.splitlines():
+        code = line.split(" #", 1)[0].rstrip() if not line.lstrip().startswith("#") else ""
+        if not code.strip():
+            continue
+        lead = len(code) - len(code.lstrip(" "))
+        item = code.lstrip(" ").startswith("- ")
+        if parent is not None and lead > parent and not item:
+            return lead - parent
+        parent = lead if code.endswith(":") and not item else None
+    return None
+
+
 class _Edit:
     """One round-trip edit of the secrets file: ruamel.yaml keeps comments, order, quoting
     and indentation; ``save`` refuses to write unless PyYAML reads the new text as exactly
@@ -493,9 +508,13 @@ class _Edit:
         self.yaml.preserve_quotes = True
         self.yaml.width = 4096  # never re-wrap a long line
         try:
-            _, indent, block_seq = load_yaml_guess_indent(body) if body.strip() else (None, 2, 0)
-            indent = indent or 2
-            self.yaml.indent(mapping=indent, sequence=indent + (block_seq or 0), offset=block_seq or 0)
+            # ruamel guesses a block sequence's indent (dash offset, then its items) when the
+            # file has one, the mappings' otherwise: the mappings' is found here.
+            mapping = _mapping_indent(body) or 2
+            _, sequence, offset = load_yaml_guess_indent(body) if body.strip() else (None, None, None)
+            if offset is None:  # no block sequence
+                sequence, offset = mapping, 0
+            self.yaml.indent(mapping=mapping, sequence=sequence or mapping + offset, offset=offset)
             self.doc = self.yaml.load(body) if body.strip() else None
         except Exception:  # ruamel's message may quote the file: say only that it failed
             raise ConfigError([f"{ENV_VAR}: {str(path)!r} could not be read for editing; "

@@ -41,3 +41,72 @@ def test_removing_the_first_entry_keeps_the_comment_of_the_next(tmp_path):
     text = f'users:\n  alice: "{A}"\n  # about bob\n  bob: "{B}"  # laptop\nkeys: {{}}\n'
     assert edited(tmp_path, text, "remove", "alice") == (
         f'users:\n  # about bob\n  bob: "{B}"  # laptop\nkeys: {{}}\nretired:\n  alice: ["{A}"]\n')
+
+
+KEY = 'installation_key: "' + "ab" * 32 + '"\n'
+
+
+@pytest.fixture
+def fixed_values(monkeypatch):
+    monkeypatch.setattr(sf, "generate", lambda section: f"Zr8-new-{section}-Lk2Vc5Nx8Bp3Jd6F")
+    return {"users": "Zr8-new-users-Lk2Vc5Nx8Bp3Jd6F", "keys": "Zr8-new-keys-Lk2Vc5Nx8Bp3Jd6F"}
+
+
+def run(tmp_path, text, edit, *args):
+    path = tmp_path / "secrets.yml"
+    path.write_text(text)
+    getattr(sf, edit)(path, *args)
+    return path.read_text()
+
+
+@pytest.mark.parametrize("text,edit,args,after", [
+    # Removing a middle entry: its end-of-line comment goes with it, the comment and blank
+    # line before the next entry stay before it.
+    (f'users:\n  alice: "{A}"\n  bob: "{B}"  # b\n  # about carol\n\n  carol: "{C}"\nkeys: {{}}\n' + KEY,
+     "remove", ("bob",),
+     f'users:\n  alice: "{A}"\n  # about carol\n\n  carol: "{C}"\nkeys: {{}}\nretired:\n  bob: ["{B}"]\n' + KEY),
+    # Removing the last entry: the comment after it stays at the end of the section.
+    (f'users:\n  alice: "{A}"\n  bob: "{B}"\n  carol: "{C}"\n  # after carol\nkeys: {{}}\n' + KEY,
+     "remove", ("carol",),
+     f'users:\n  alice: "{A}"\n  bob: "{B}"\n  # after carol\nkeys: {{}}\nretired:\n  carol: ["{C}"]\n' + KEY),
+    # Adding after an entry with a comment and a blank line: both stay where they were.
+    (f'users:\n  alice: "{A}"  # c\n\nkeys: {{}}\n' + KEY, "add", ("users", "bob"),
+     f'users:\n  alice: "{A}"  # c\n  bob: "NEW"\n\nkeys: {{}}\n' + KEY),
+    (f'users:\n  alice: "{A}"  # c\n  # before keys\nkeys: {{}}\n' + KEY, "add", ("users", "bob"),
+     f'users:\n  alice: "{A}"  # c\n  bob: "NEW"\n  # before keys\nkeys: {{}}\n' + KEY),
+    # A section with no entries yet (null), a section missing, before the installation key.
+    ("keys:\n" + KEY, "add", ("users", "bob"), 'keys:\nusers:\n  bob: "NEW"\n' + KEY),
+    ("keys:\nusers:\n" + KEY, "add", ("users", "bob"), 'keys:\nusers:\n  bob: "NEW"\n' + KEY),
+    ("# the key\n" + KEY, "add", ("users", "bob"), '# the key\nusers:\n  bob: "NEW"\n' + KEY),
+    (f'users:\n  alice: "{A}"\n# the key\n' + KEY, "add", ("keys", "ci"),
+     f'users:\n  alice: "{A}"\nkeys:\n  ci: "NEW"\n# the key\n' + KEY),
+    # Indentation as written: 4 spaces; block sequences with or without a dash offset.
+    (f'users:\n    alice: "{A}"\nretired:\n    old:\n    - "x1"\n    - "x2"\n' + KEY, "add", ("users", "bob"),
+     f'users:\n    alice: "{A}"\n    bob: "NEW"\nretired:\n    old:\n    - "x1"\n    - "x2"\n' + KEY),
+    (f'users:\n  alice: "{A}"\nretired:\n  old:\n    - "x1"\n    - "x2"\n' + KEY, "add", ("users", "bob"),
+     f'users:\n  alice: "{A}"\n  bob: "NEW"\nretired:\n  old:\n    - "x1"\n    - "x2"\n' + KEY),
+    (f'users:\n  alice: "{A}"\nretired:\n  old:\n  - "x1"\n  - "x2"\n' + KEY, "add", ("users", "bob"),
+     f'users:\n  alice: "{A}"\n  bob: "NEW"\nretired:\n  old:\n  - "x1"\n  - "x2"\n' + KEY),
+    (f'users:   # passwords\n    alice: "{A}"\n' + KEY, "rotate", ("alice",),
+     f'users:   # passwords\n    alice: "NEW"\nretired:\n    alice: ["{A}"]\n' + KEY),
+    # Block-style old values get the new one in the same style.
+    (f'users:\n  alice: "{A}"\nretired:\n  alice:\n    - "x1"\n' + KEY, "rotate", ("alice",),
+     f'users:\n  alice: "NEW"\nretired:\n  alice:\n    - "x1"\n    - "{A}"\n' + KEY),
+])
+def test_edits_keep_comments_blank_lines_and_indentation(tmp_path, fixed_values, text, edit, args, after):
+    section = "keys" if args == ("keys", "ci") else "users"
+    assert run(tmp_path, text, edit, *args) == after.replace("NEW", fixed_values[section])
+
+
+def test_an_end_of_line_comment_on_the_last_line_stays_on_it(tmp_path, fixed_values):
+    text = f'users:\n  alice: "{A}"  # no newline at the end'
+    assert edited(tmp_path, text, "add", "users", "bob") == \
+        f'users:\n  alice: "{A}"  # no newline at the end\n  bob: "{fixed_values["users"]}"\n'
+
+
+def test_a_new_file_is_indented_by_two_spaces(tmp_path, fixed_values):
+    path = tmp_path / "secrets.yml"
+    sf.add(path, "users", "alice")
+    sf.add(path, "keys", "ci")
+    assert KEY_LINES.sub("", path.read_text()) == (
+        sf._HEADER + f'users:\n  alice: "{fixed_values["users"]}"\nkeys:\n  ci: "{fixed_values["keys"]}"\n')
