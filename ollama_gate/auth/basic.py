@@ -45,7 +45,7 @@ class Basic(AuthMode):
                 for c in credentials.values() if len(c.reveal()) < settings.auth_password_min_length]
 
     def render_credentials(self, credentials: Mapping[str, Secret], settings: Settings,
-                           key: bytes = b"") -> str:
+                           key: bytes) -> str:
         return htpasswd_content(credentials, settings.auth_htpasswd_scheme, key)
 
     def authorization(self, name: str, value: str) -> str:

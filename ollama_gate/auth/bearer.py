@@ -51,7 +51,7 @@ class Bearer(AuthMode):
         return None
 
     def render_credentials(self, credentials: Mapping[str, Secret], settings: Settings,
-                           key: bytes = b"") -> str:
+                           key: bytes) -> str:
         return keys_content(credentials)
 
     def file_entries(self, credentials: Mapping[str, Secret]) -> dict[str, int | None]:

@@ -89,7 +89,7 @@ class AuthMode:
         return []
 
     def render_credentials(self, credentials: Mapping[str, Secret], settings: Settings,
-                           key: bytes = b"") -> str:
+                           key: bytes) -> str:
         """The content of ``credential_file``, a pure function of its arguments (``key``: the
         installation key, for modes that need one)."""
         raise NotImplementedError

@@ -35,3 +35,20 @@ def test_salts_change_with_key_name_password_and_scheme():
     assert derived_salt(KEY, "apr1", "alicf", PASSWORD) != base
     assert derived_salt(KEY, "apr1", "alice", PASSWORD + "x") != base
     assert derived_salt(KEY, "sha512_crypt", "alice", PASSWORD)[:8] != base
+
+
+def test_bcrypt_salts_end_in_a_valid_padding_character_and_hash_without_warnings():
+    # bcrypt's 22nd salt character carries 2 bits: only . O e u are valid there. Another
+    # one makes passlib warn (printed amid pyinfra's output; an error from Passlib 2.0 on).
+    import warnings
+
+    from ollama_gate.credentials import htpasswd_content
+    from ollama_gate.secrets_file import Secret
+
+    users = {f"user{i}": Secret(f"user{i}", PASSWORD) for i in range(64)}
+    last = {derived_salt(KEY, "bcrypt", name, PASSWORD)[-1] for name in users}
+    assert last == set(".Oeu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lines = htpasswd_content(users, "bcrypt", KEY).splitlines()[1:]
+    assert len(lines) == 64
