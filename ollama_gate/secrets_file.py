@@ -705,7 +705,7 @@ def _not_found(edit: _Edit, name: str) -> ConfigError:
     return ConfigError([f"no credential named {name!r} in {str(edit.path)!r}{did_you_mean(name, edit.names())}"])
 
 
-def _new_entry(section: str, name: str, value: str, expires: dt.date | None):
+def _new_entry(value: str, expires: dt.date | None):
     from ruamel.yaml.comments import CommentedMap
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
@@ -728,7 +728,7 @@ def add(path: Path, section: str, name: str, expires: dt.date | None = None) -> 
     if (where := edit.find(name)) is not None:
         raise ConfigError([f"{name!r} already exists under '{where}:'; use 'rotate {name}' to replace it"])
     value = generate(section)
-    entry, plain = _new_entry(section, name, value, expires)
+    entry, plain = _new_entry(value, expires)
     _append(edit.section(section), name, entry)
     edit.expected[section][name] = plain
     edit.save()
@@ -765,7 +765,7 @@ def rotate(path: Path, name: str, expires: Any = _KEEP) -> tuple[str, str]:
         entries[name] = DoubleQuotedScalarString(value)
         edit.expected[section][name] = value
     else:
-        entry, plain = _new_entry(section, name, value, expires)
+        entry, plain = _new_entry(value, expires)
         entries[name] = entry
         edit.expected[section][name] = plain
     edit.save()

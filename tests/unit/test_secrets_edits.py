@@ -248,3 +248,106 @@ def test_installation_key_is_not_appended_after_a_document_end(path):
         "line 'installation_key: \"<64 hex digits>\"' yourself (python3 -c 'import secrets; "
         "print(secrets.token_hex(32))')"]
     assert path.read_bytes() == before
+
+
+def test_a_new_file_may_be_several_directories_deep(tmp_path):
+    path = tmp_path / "a" / "b" / "secrets.yml"
+    value = sf.add(path, "users", "alice")
+    assert values(path)[0] == {"alice": value}
+
+
+def test_the_file_is_replaced_from_beside_it_whatever_tmpdir_says(path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(path.parent / "no-such-dir"))
+    value = sf.add(path, "users", "alice")
+    assert values(path)[0] == {"alice": value}
+
+
+def test_the_file_is_written_as_utf8_under_any_locale(path):
+    import locale
+
+    path.parent.mkdir(parents=True)
+    path.write_text("# Zoë's keys\nusers:\n  alice: \"Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\"  # Café\n", encoding="utf-8")
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale
+    try:
+        sf.add(path, "keys", "ci")
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)
+    text = path.read_bytes().decode("utf-8")
+    assert text.startswith("# Zoë's keys\n") and "# Café\n" in text
+
+
+def test_a_failed_write_leaves_the_file_and_no_copy_of_the_secrets(path, monkeypatch):
+    sf.add(path, "users", "alice")
+    before = path.read_bytes()
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sf.os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        sf.add(path, "users", "bob")
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["secrets.yml"]
+
+
+@pytest.mark.parametrize("name", ["[x", "*x", "&x", "!x", "{x", "|x", ">x", "%x", "@x", "`x"])
+def test_names_yaml_would_not_read_as_a_plain_name_are_refused(path, name):
+    with pytest.raises(ConfigError) as exc:
+        sf.add(path, "users", name)
+    assert exc.value.errors == [f"the name {name!r} would be read by YAML as another type; choose another name"]
+    assert not path.exists()
+
+
+def test_an_edit_through_a_yaml_alias_is_refused_leaving_the_file(path):
+    # keys: is an alias of users:, so adding to one would add to both.
+    path.parent.mkdir(parents=True)
+    path.write_text('users: &u\n  alice: "Xq7vLp2Rk9tZw4Nc8HjB3sDf6G"\nkeys: *u\n')
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as exc:
+        sf.add(path, "users", "bob")
+    assert exc.value.errors == [f"OLLAMA_GATE_SECRETS: the edit of {str(path)!r} could not keep the file as "
+                                "written; the file is unchanged (edit it by hand)"]
+    assert path.read_bytes() == before
+
+
+def test_a_file_the_editor_cannot_read_is_named_and_left(path):
+    # PyYAML applies the %TAG directive; the editor reads the body after it without it.
+    path.parent.mkdir(parents=True)
+    path.write_text("%TAG !y! tag:yaml.org,2002:\n---\nusers:\n  alice: !y!str Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\n")
+    before = path.read_bytes()
+    assert list(load_secrets(path).users) == ["alice"]
+    with pytest.raises(ConfigError) as exc:
+        sf.add(path, "users", "bob")
+    assert exc.value.errors == [f"OLLAMA_GATE_SECRETS: {str(path)!r} could not be read for editing; "
+                                "the file is unchanged"]
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("text,error", [
+    ("- a list\n", "{path!r} must be a mapping with 'users:' and/or 'keys:'"),
+    ("users:\n  a: [x\n", "{path!r} is not valid YAML at line 3"),
+])
+def test_edits_of_a_file_that_is_no_secrets_mapping_name_the_file(path, text, error):
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    for edit in (lambda: sf.add(path, "users", "bob"), lambda: sf.rotate(path, "a"), lambda: sf.remove(path, "a")):
+        with pytest.raises(ConfigError) as exc:
+            edit()
+        assert exc.value.errors == ["OLLAMA_GATE_SECRETS: " + error.format(path=str(path))]
+    assert path.read_text() == text
+
+
+def test_assign_names_the_secrets_file_in_its_errors(tmp_path):
+    path = tmp_path / "s.yml"
+    path.write_text('users:\n  alice: "Xq7vLp2Rk9tZw4Nc8HjB3sDf6G"\n')
+    secrets = load_secrets(path)
+    with pytest.raises(ConfigError) as exc:
+        sf.assign(secrets, "bearer", ())
+    assert exc.value.errors == [f"auth_mode: 'bearer' needs at least one entry under 'keys:' in {str(path)!r}"]
+    with pytest.raises(ConfigError) as exc:
+        sf.assign(secrets, "basic", ("alicia",))
+    assert exc.value.errors == [f"auth_credentials: 'alicia' not found under 'users:' in {str(path)!r} "
+                                "(did you mean 'alice'?)"]
