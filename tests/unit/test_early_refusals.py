@@ -77,13 +77,18 @@ def test_secrets_path_that_is_a_directory(tmp_path):
                               "of the secrets YAML file itself"]
 
 
-def test_secrets_file_that_is_not_utf8_is_refused_without_quoting_it(tmp_path):
+@pytest.mark.parametrize("data,where", [
+    (b"users:\n  alice: \"caf\xe9-latin1-password-000000\"\n", "line 2, column 14"),
+    (b"\nusers:\n  ab\xff: x\n", "line 3, column 5"),
+    (b"\n\xff", "line 2, column 1"),
+])
+def test_secrets_file_that_is_not_utf8_is_refused_without_quoting_it(tmp_path, data, where):
     path = tmp_path / "secrets.yml"
-    path.write_bytes(b"users:\n  alice: \"caf\xe9-latin1-password-000000\"\n")
+    path.write_bytes(data)
     with pytest.raises(ConfigError) as e:
         load_secrets(path)
     assert e.value.errors == [f"OLLAMA_GATE_SECRETS: the secrets file {str(path)!r} is not UTF-8 text "
-                              "(line 2, column 14); save it as UTF-8"]
+                              f"({where}); save it as UTF-8"]
 
 
 def test_secrets_file_that_cannot_be_read(tmp_path):

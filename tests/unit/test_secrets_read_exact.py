@@ -116,19 +116,6 @@ def test_expiries_with_an_offset_or_none_are_utc_whatever_the_machines_zone(tmp_
         time.tzset()
 
 
-def test_a_file_that_is_not_utf8_is_named_by_line_and_column(tmp_path):
-    path = tmp_path / "s.yml"
-    path.write_bytes(b"\nusers:\n  ab\xff: x\n")
-    with pytest.raises(ConfigError) as exc:
-        load_secrets(path)
-    assert exc.value.errors == [f"OLLAMA_GATE_SECRETS: the secrets file {str(path)!r} is not UTF-8 text "
-                                "(line 3, column 5); save it as UTF-8"]
-    path.write_bytes(b"\n\xff")
-    with pytest.raises(ConfigError) as exc:
-        load_secrets(path)
-    assert "(line 2, column 1)" in exc.value.errors[0]
-
-
 def test_an_unreadable_file_says_why_in_words(tmp_path, monkeypatch):
     path = tmp_path / "s.yml"
     path.write_text("users: {}\n")
