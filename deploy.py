@@ -13,12 +13,15 @@ from pathlib import Path
 from pyinfra import host, inventory
 
 from ollama_gate import auth, compose, proxy
+from ollama_gate import credentials as credentials_module
 from ollama_gate import tls as tls_module
 from ollama_gate.config import config_for_host
+from ollama_gate.facts.credentials import CredentialLineDigests
 from ollama_gate.facts.host import MemoryTotal
 from ollama_gate.gateway import backend_trust_bundle, service_auth_conf
 from ollama_gate.layout import layout_of
 from ollama_gate.operations import acme, credentials, docker, endpoint, images, models, snapshot, stack, system, tls
+from ollama_gate.operations import gateway as gateway_ops
 from ollama_gate.operations.snapshot import known
 from ollama_gate.settings import resolve_local_path
 
@@ -45,6 +48,7 @@ snapshot.declare(
     packages=[*docker.ENGINE_PACKAGES, *packages], paths=list(docker.REPOSITORY_PATHS),
     credential_file=cred_path if mode.reuses_current_file else "", lock_wait=snapshot.lock_wait(),
     cert_name=tls_module.cert_name(s),
+    credential_lines=cred_path if cfg.role == "backend" else "",
 )
 
 # --- Preflight: stop before changing anything ------------------------------------------
@@ -92,13 +96,28 @@ stack.directory(name="Ensure the credentials directory exists.", path=lay.auth_d
 # A pure function of the secrets (.htpasswd salts are HMACs under the installation key):
 # nothing is read back from the host, so no hash is ever in pyinfra's output.
 credential_text = cache(lambda: mode.render_credentials(cfg.credentials, s, key=cfg.installation_key))
+# A backend whose gateway's service credential was rotated keeps accepting the value it
+# accepts now until the gateway has switched (recognised by line digests from the one
+# host read; None when there is nothing to keep). See README "Rotating the gateway's credential".
+@cache
+def kept_previous():
+    previous = mode.previous_name(cfg.service_credential) if cfg.role == "backend" else None
+    if previous is None:
+        return None
+    return credentials_module.with_previous(
+        credential_text(), cfg.service_credential, previous, known(CredentialLineDigests, path=cred_path),
+        [mode.render_credentials({old.name: old}, s, key=cfg.installation_key)
+         for old in cfg.refused or () if old.name == cfg.service_credential])
+
+
 credentials.changes_reported(
     name="Say which credential names change (names only, never values).",
     path=cred_path, content=credential_text, stack_dir=d,
 )
 stack.file(
     name="Write the credential file of the auth mode (names only in output, never values).",
-    path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=True, content=credential_text,
+    path=cred_path, stack_dir=d, mode=0o640, gid=gid, sensitive=True,
+    content=lambda: kept_previous() or credential_text(),
 )
 stale = [lay.auth_file(other.credential_file) for other in auth.MODES.values() if other is not mode]
 service_auth = lay.auth_file(proxy.SERVICE_AUTH_FILENAME)
@@ -170,6 +189,14 @@ up = stack.running(
     stack_dir=d, project=s.stack_project, changed_by=[compose_file, images_op],
     proxy_container=lay.proxy_container,
 )
+if gateway is not None:
+    # Its backends accept the new credential beside the previous one by now; checked, so
+    # that the reload below switches the gateway without a refused request.
+    gateway_ops.backends_accept(
+        name="Wait until every backend accepts the gateway's credential (only when it changes).",
+        service=gateway.service, pool=gateway.pool, stack_dir=d, container=lay.proxy_container,
+        changed_by=service_ops, trust_file=lay.proxy_file(proxy.BACKEND_CA_FILENAME),
+    )
 # A changed proxy config or certificate is applied in place; a credential file needs nothing.
 # After `up` too: nginx resolves the ollama service at (re)load, and a re-created Ollama
 # container may have a new address. Also whenever the proxy has not loaded what is on disk
@@ -179,6 +206,14 @@ stack.proxy_loaded(
     container=lay.proxy_container, conf_dir=lay.proxy_dir, stack_dir=d,
     changed_by=[*proxy_ops, *service_ops, *tls_ops, cleanup, up],
 )
+if cfg.role == "backend":
+    # The gateway has reloaded (pyinfra runs each operation on every host before the next):
+    # the previous value of its credential goes.
+    credentials.previous_dropped(
+        name="Write the credential file without the gateway's previous credential (once the gateway switched).",
+        path=cred_path, content=credential_text, kept=kept_previous, gateway=cfg.gateway_name, stack_dir=d,
+        mode=0o640, gid=gid,
+    )
 
 # --- ACME: the certificate, asked for only when needed, once the proxy answers port 80 ---
 if s.proxy_tls == "acme":

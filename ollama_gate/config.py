@@ -24,6 +24,8 @@ class HostConfig:
     + role: "endpoint" (Ollama + proxy), "gateway" (only the proxy, in front of backends)
       or "backend" (an endpoint a gateway sends its clients' requests to)
     + gateway: for a gateway, its pool, service credential and backends' configs
+    + gateway_name, service_credential: for a backend, its gateway's inventory name and
+      the name of that gateway's service credential (one of ``credentials``)
     """
 
     name: str
@@ -37,6 +39,8 @@ class HostConfig:
     refused: tuple[Secret, ...] | None = field(default=None, repr=False)
     # The secrets file's installation key (bytes): .htpasswd salts are HMACs under it.
     installation_key: bytes = field(default=b"", repr=False)
+    gateway_name: str = ""
+    service_credential: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,10 @@ def check_inventory(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
                 continue
             errors += [f"{name}: {err}" for err in auth.mode_of(s).credential_errors(creds, s)]
             key = bytes.fromhex(secrets.installation_key.reveal()) if secrets.installation_key else b""
-            configs[name] = HostConfig(name, s, creds, role, revoked=revoked, refused=refused, installation_key=key)
+            backend_of = ((fleet.gateway_of[name], settings[fleet.gateway_of[name]].gateway_service_credential)
+                          if role == "backend" else ("", ""))
+            configs[name] = HostConfig(name, s, creds, role, revoked=revoked, refused=refused, installation_key=key,
+                                       gateway_name=backend_of[0], service_credential=backend_of[1])
         for gw, members in fleet.pools.items():
             if gw in configs and all(m in configs for m in members):
                 configs[gw], pool_errors = _with_pool(configs[gw], [configs[m] for m in members], data_of,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from passlib.hash import apr_md5_crypt, bcrypt, ldap_salted_sha1, sha512_crypt
 
@@ -97,3 +97,57 @@ def _key_line(secret: Secret) -> str:
 def keys_content(keys: Mapping[str, Secret]) -> str:
     """The bearer key file: ``name:sha256hex[:expires_unix]`` per line, sorted by name."""
     return _KEYS_HEADER + "".join(_key_line(keys[name]) for name in sorted(keys))
+
+
+# --- A gateway's service credential rotated: its backends accept both values a while ----
+
+def line_digest(line: str) -> str:
+    """SHA-256 of one credential file line (without its newline), as CredentialLineDigests
+    reads it from the host: enough to recognise a line, nothing to guess a value from."""
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
+def entry_lines(content: str) -> dict[str, str]:
+    """name -> its line, for the entries of a credential file's text."""
+    return {line.split(":", 1)[0]: line for line in content.splitlines()
+            if line.strip() and not line.startswith("#") and ":" in line}
+
+
+def with_previous(content: str, service: str, previous_name: str | None, host_lines: Mapping[str, str],
+                  candidates: Sequence[str]) -> str | None:
+    """The credential file a backend holds while its gateway switches to a new service
+    credential: the wanted ``content`` plus, under ``previous_name``, the value the host
+    accepts now for ``service`` (so the gateway's requests with it still get in until the
+    gateway has reloaded with the new one). None when there is nothing to keep: no
+    rotation, a first deploy, a mode that cannot hold two values (``previous_name`` None),
+    or a current value that is none of ``candidates``.
+
+    + content: the wanted file (the final one)
+    + service: the gateway's service credential name
+    + previous_name: where the mode keeps the previous value (``AuthMode.previous_name``)
+    + host_lines: name -> ``line_digest`` of each line of the host's file now
+    + candidates: the mode's files of each earlier value of the service credential (its
+      retired values) alone: the lines the host's file may hold for ``service``
+
+    What is recognised is the digest of a whole line; the line itself is rendered here
+    from the secrets file, so no hash is ever read back from the host. A run killed before
+    the final file was written left the previous line in place: it is kept again.
+    """
+    if previous_name is None:
+        return None
+    wanted = entry_lines(content)
+    if service not in wanted:
+        return None
+    lines = [entry_lines(text).get(service) for text in candidates]
+    known = {line_digest(line): line.split(":", 1)[1] for line in lines if line}
+    renamed = {line_digest(f"{previous_name}:{rest}"): rest for rest in known.values()}
+    now = host_lines.get(service)
+    if now is not None and now != line_digest(wanted[service]) and now in known:
+        rest = known[now]
+    elif host_lines.get(previous_name) in renamed:
+        rest = renamed[host_lines[previous_name]]
+    else:
+        return None
+    if rest == wanted[service].split(":", 1)[1]:
+        return None  # the previous value is the wanted one (rotated back)
+    return content + f"{previous_name}:{rest}\n"

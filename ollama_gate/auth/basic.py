@@ -48,6 +48,11 @@ class Basic(AuthMode):
                            key: bytes) -> str:
         return htpasswd_content(credentials, settings.auth_htpasswd_scheme, key)
 
+    def previous_name(self, name: str) -> str | None:
+        # nginx's auth_basic takes the FIRST line of the user's name and checks only that
+        # one: a user name cannot have two passwords at once.
+        return None
+
     def authorization(self, name: str, value: str) -> str:
         return "Basic " + base64.b64encode(f"{name}:{value}".encode("utf-8")).decode("ascii")
 

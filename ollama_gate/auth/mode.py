@@ -100,6 +100,13 @@ class AuthMode:
         or None. Only a mode whose proxy enforces expiry by itself writes one."""
         return {name: None for name in credentials}
 
+    def previous_name(self, name: str) -> str | None:
+        """The name under which a backend's credential file keeps the previous value of its
+        gateway's service credential ``name`` while the gateway switches to the new one
+        (rotation without a refused request), or None when the mode cannot hold two values
+        for one credential."""
+        return None
+
     # --- Probes --------------------------------------------------------------------------
     def authorization(self, name: str, value: str) -> str:
         """The Authorization header value a client sends for credential ``name``."""

@@ -13,6 +13,7 @@ from typing_extensions import override
 from pyinfra.api import FactBase
 
 from ..layout import AUTH_SUBDIR, PROXY_SUBDIR, TLS_SUBDIR
+from .credentials import CredentialLineDigests
 from .docker import DockerSetup
 from .images import DockerImageRefs
 from .models import OllamaModels
@@ -197,10 +198,11 @@ SECTION_MARK = "__OLLAMA_GATE_SECTION__"
 def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: str,
                      ollama_container: str, packages: list | tuple = (), paths: list | tuple = (),
                      credential_file: str = "", lock_wait: int = 120,
-                     cert_name: str = "") -> list[tuple[str, type, dict]]:
+                     cert_name: str = "", credential_lines: str = "") -> list[tuple[str, type, dict]]:
     """(section, fact class, its arguments) of every fact HostState answers, lock first.
     ``cert_name``: certbot's lineage of the stack (asked in every TLS mode: acme keeps it
-    valid, the others remove one an earlier acme deploy left)."""
+    valid, the others remove one an earlier acme deploy left). ``credential_lines``: a
+    backend's credential file, whose line digests say which service values it accepts."""
     parts = [
         ("lock", HostLock, {"stack_dir": stack_dir, "wait": lock_wait}),
         ("docker", DockerSetup, {}),
@@ -218,6 +220,10 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
         parts.append(("certbot", CertbotLineage, {"cert_name": cert_name}))
     if credential_file:
         parts.append(("credentials", CredentialFileContents, {"path": credential_file}))
+    if credential_lines:
+        # A backend: which values its credential file holds (line digests, no hash), so a
+        # rotated gateway credential stays accepted until the gateway has switched.
+        parts.append(("credential-lines", CredentialLineDigests, {"path": credential_lines}))
     return parts
 
 
@@ -290,4 +296,4 @@ class HostState(FactBase[dict]):
 
 
 SECTIONS = {section: cls for section, cls, _ in host_state_parts("/", "p", 1, "c", "c", credential_file="/f",
-                                                                 cert_name="n")}
+                                                                 cert_name="n", credential_lines="/f")}

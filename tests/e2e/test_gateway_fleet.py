@@ -174,6 +174,57 @@ def test_failover_while_a_backends_ollama_is_stopped_and_started(fleet):
     assert served_by_victim() > at_start
 
 
+def test_rotating_the_service_credential_refuses_no_request(fleet, tmp_path):
+    """`rotate ollama-gate-gateway` + rerun under load: the backends accept the new value
+    beside the old one, the gateway switches at its reload, then the backends drop the old
+    value. Clients of the gateway see no failed request; the old value gets 401 after."""
+    import shutil
+
+    from tests.e2e.helpers import RequestLoop, cli
+
+    state = fleet["lab"]
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    backends = [state["hosts"][i] for i in index_of(state, "backend")]
+    copy = tmp_path / "secrets.yml"
+    shutil.copy(state["secrets_file"], copy)
+    old = secret(state, FLEET_BACKEND)
+    new = cli(copy, "rotate", FLEET_BACKEND)
+    assert new and new != old
+    client = client_header(state)
+    try:
+        # Two clients asking the gateway back to back (bounded: 240 s, 20,000 requests).
+        targets = [(f"client {i}", gw["proxy_url"] + "/api/tags", client) for i in (1, 2)]
+        with RequestLoop(targets, max_seconds=240) as loop:
+            time.sleep(1)
+            rotated = deploy("-vvv", secrets=copy)
+            time.sleep(1)
+        assert rotated.returncode == 0, rotated.output[-4000:]
+        # At the highest verbosity, neither value (nor its header) is in pyinfra's output.
+        assert old not in rotated.output and new not in rotated.output
+        print(f"\nservice credential rotated under load: {loop.total} requests through the gateway, "
+              f"{len(loop.failures)} failed {loop.failures[:10]}")
+        assert loop.total >= 50 and loop.failures == []
+        n = len(backends)
+        assert rotated.changed() == {
+            "Write the credential file of the auth mode (names only in output, never values).": n,
+            "Write the gateway's credential for its backends (never shown).": 1,
+            "Reload the proxy unless it has loaded the config on disk (nginx -t first).": 1,
+            "Write the credential file without the gateway's previous credential (once the gateway switched).": n,
+        }, rotated.changed()
+        for b in backends:
+            url = b["proxy_url"] + "/api/tags"
+            assert call(url, "Bearer " + old)[0] == 401  # gone at every backend
+            assert call(url, "Bearer " + new)[0] == 200
+            names = ssh(state, state["hosts"].index(b), "grep -v '^#' /opt/ollama-gate/auth/keys.sha256 | cut -d: -f1")
+            assert names.stdout.split() == [FLEET_BACKEND]  # the previous value is gone
+        rerun = deploy(secrets=copy)
+        assert rerun.returncode == 0, rerun.output[-4000:]
+        assert rerun.changed() == {}, rerun.changed()
+    finally:
+        restored = deploy()  # the lab's own secrets again (the old value back, at once)
+        assert restored.returncode == 0, restored.output[-4000:]
+
+
 # --- TLS between the gateway and its backends ----------------------------------------
 # The backends switch to proxy_tls = "self-signed" (inventory/lab.py, OLLAMA_GATE_LAB_BACKEND_TLS);
 # the gateway trusts each by the certificate the deploy fetched (tls/<name>.crt) and checks

@@ -107,3 +107,27 @@ def test_a_second_run_waits_then_is_told_since_when_and_the_lock_ends_with_its_r
             if proc.poll() is None:
                 proc.kill()
         subprocess.run(["rm", "-f", lock_path(stack_dir), lock_path(stack_dir) + ".info"])
+
+
+def test_a_backends_read_holds_its_credential_line_digests_never_a_line(tmp_path):
+    """A backend's one read also says which values its credential file holds (a rotated
+    gateway credential stays accepted until the gateway switched): digests of whole lines,
+    run here by a real shell over a real file."""
+    from ollama_gate.credentials import keys_content, line_digest
+    from ollama_gate.secrets_file import Secret
+
+    path = tmp_path / "keys.sha256"
+    path.write_text(keys_content({"ollama-gate-gateway": Secret("ollama-gate-gateway", "og_" + "k" * 43)}))
+    args = {**ARGS, "stack_dir": str(tmp_path / "stack"), "credential_lines": str(path)}
+    assert f"{SECTION_MARK} credential-lines" not in HostState().command(**ARGS)
+    command = HostState().command(**args)
+    parts = [p for s, _, p in host_state_parts(**args) if s == "credential-lines"]
+    assert parts == [{"path": str(path)}]
+    # Only the sections this test is about (no Docker, no lock dir of the machine needed):
+    from ollama_gate.facts.credentials import CredentialLineDigests
+    out = subprocess.run(["sh", "-c", CredentialLineDigests().command(path=str(path))], capture_output=True,
+                         text=True, check=True).stdout
+    line = path.read_text().splitlines()[-1]
+    assert HostState().process([f"{SECTION_MARK} credential-lines", *out.splitlines()]) == {
+        "credential-lines": {"ollama-gate-gateway": line_digest(line)}}
+    assert line.split(":")[1] not in out and f"{SECTION_MARK} credential-lines" in command
