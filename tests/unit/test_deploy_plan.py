@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import runpy
+import sys
 
 import pyinfra
 import pytest
@@ -56,8 +57,17 @@ class FakeHost:
 
 
 def plan_of(monkeypatch, data: dict, credentials: dict) -> list[tuple[str, dict]]:
-    calls: list[tuple[str, dict]] = []
+    settings = settings_from_data(data)
+    cfg = HostConfig(FakeHost.name, settings, credentials, installation_key=b"k" * 32)
+    return [(op, kwargs) for op, kwargs, _ in run_deploy(monkeypatch, cfg)]
+
+
+def run_deploy(monkeypatch, cfg: HostConfig) -> list[tuple[str, dict, int]]:
+    """(operation, its arguments, the line of deploy.py calling it) of deploy.py's run for
+    ``cfg``'s host, every operation replaced by a recorder."""
+    calls: list[tuple[str, dict, int]] = []
     fake_host = FakeHost()
+    fake_host.name = cfg.name
     for info in pkgutil.iter_modules(ollama_gate.operations.__path__):
         module = importlib.import_module(f"ollama_gate.operations.{info.name}")
         if hasattr(module, "host"):
@@ -65,20 +75,18 @@ def plan_of(monkeypatch, data: dict, credentials: dict) -> list[tuple[str, dict]
         for attr, value in list(vars(module).items()):
             if callable(value) and hasattr(value, "_inner") and getattr(value, "__module__", None) == module.__name__:
                 def record(*args, _name=f"{info.name}.{attr}", **kwargs):
+                    line = sys._getframe(1).f_lineno
                     if callable(kwargs.get("content")):
                         # Rendered inside the operation (it reads the host there).
                         kwargs["content"] = kwargs["content"]()
-                    calls.append((_name, kwargs))
+                    calls.append((_name, kwargs, line))
                     return FakeOp()
                 monkeypatch.setattr(module, attr, record)
     # Nothing is read from a host: every fact gets FakeHost's answer.
     monkeypatch.setattr(ollama_gate.operations.snapshot, "_read", lambda args: {})
-    settings = settings_from_data(data)
     monkeypatch.setattr(pyinfra, "host", fake_host)
     monkeypatch.setattr(pyinfra, "inventory", [fake_host])
-    monkeypatch.setattr(ollama_gate.config, "config_for_host",
-                        lambda host, inventory: HostConfig(fake_host.name, settings, credentials,
-                                                                           installation_key=b"k" * 32))
+    monkeypatch.setattr(ollama_gate.config, "config_for_host", lambda host, inventory: cfg)
     runpy.run_path(str(PROJECT_DIR / "deploy.py"), run_name="deploy")
     return calls
 

@@ -9,18 +9,8 @@ before its reload, and the backend's final file after that reload.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import runpy
-import sys
-
-import pyinfra
-
-import ollama_gate.config
-import ollama_gate.operations
-from ollama_gate import PROJECT_DIR
 from ollama_gate.config import check_hosts
-from tests.unit.test_deploy_plan import FakeHost, FakeOp
+from tests.unit.test_deploy_plan import run_deploy
 
 FLEET = [("gw", {"auth_mode": "basic", "verify_enabled": False}),
          ("gpu1", {"auth_mode": "bearer", "ssh_hostname": "10.0.0.11", "verify_enabled": False})]
@@ -28,26 +18,8 @@ GROUPS = {"gw": ["gateway"], "gpu1": ["backend"]}
 
 
 def plan_lines(monkeypatch, cfg):
-    """(operation, name, line of deploy.py that called it) for one host's run of deploy.py."""
-    calls = []
-    fake_host = FakeHost()
-    fake_host.name = cfg.name
-    for info in pkgutil.iter_modules(ollama_gate.operations.__path__):
-        module = importlib.import_module(f"ollama_gate.operations.{info.name}")
-        if hasattr(module, "host"):
-            monkeypatch.setattr(module, "host", fake_host)
-        for attr, value in list(vars(module).items()):
-            if callable(value) and hasattr(value, "_inner") and getattr(value, "__module__", None) == module.__name__:
-                def record(*args, _name=f"{info.name}.{attr}", **kwargs):
-                    calls.append((_name, kwargs.get("name", ""), sys._getframe(1).f_lineno, kwargs))
-                    return FakeOp()
-                monkeypatch.setattr(module, attr, record)
-    monkeypatch.setattr(ollama_gate.operations.snapshot, "_read", lambda args: {})
-    monkeypatch.setattr(pyinfra, "host", fake_host)
-    monkeypatch.setattr(pyinfra, "inventory", [fake_host])
-    monkeypatch.setattr(ollama_gate.config, "config_for_host", lambda host, inventory: cfg)
-    runpy.run_path(str(PROJECT_DIR / "deploy.py"), run_name="deploy")
-    return calls
+    """(operation, name, line of deploy.py that called it, arguments) for one host's run."""
+    return [(op, kwargs.get("name", ""), line, kwargs) for op, kwargs, line in run_deploy(monkeypatch, cfg)]
 
 
 def line_of(calls, op, name_start=""):
