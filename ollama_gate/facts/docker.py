@@ -8,6 +8,8 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
+from .recorded import COMPOSE_INPUTS, recorded
+
 # One shell command for everything the engine operation decides on: every fact is an SSH round
 # trip and is read twice per run (prepare + execute), so a no-change run stays fast.
 # Every value is printed even when absent ("key="), so absence is data, not a failure.
@@ -18,10 +20,11 @@ DOCKER_HOST_COMMAND = (
     'echo "os_codename=${VERSION_CODENAME:-$UBUNTU_CODENAME}"; '
     'echo "arch=$(dpkg --print-architecture 2>/dev/null)"; '
     'echo "docker=$(docker --version 2>/dev/null)"; '
-    "echo \"docker_server=$(docker version --format '{{.Server.Version}}' 2>/dev/null)\"; "
-    'echo "compose=$(docker compose version --short 2>/dev/null)"; '
-    'echo "service_active=$(systemctl is-active docker.service 2>/dev/null)"; '
-    'echo "service_enabled=$(systemctl is-enabled docker.service 2>/dev/null)"; '
+    # The plugin's version, recorded while the plugin binary is the same (facts/recorded.py).
+    f'echo "compose=$({recorded("docker compose version --short 2>/dev/null", COMPOSE_INPUTS, "-compose-version")})"; '
+    # One systemctl for both (what is-active and is-enabled print: ActiveState, UnitFileState).
+    "systemctl show -p ActiveState -p UnitFileState docker.service 2>/dev/null "
+    "| sed -n 's/^ActiveState=/service_active=/p; s/^UnitFileState=/service_enabled=/p'; "
     'echo "docker_group=$(getent group docker 2>/dev/null)"; '
     "echo \"daemon_json=$(sha256sum < /etc/docker/daemon.json 2>/dev/null | cut -d' ' -f1)\"; "
     'echo "daemon_json_present=$(test -e /etc/docker/daemon.json && echo yes)" || true'
@@ -52,7 +55,6 @@ class DockerSetup(FactBase[dict]):
             "os_codename": "trixie",
             "arch": "amd64",
             "docker": "26.1.5+dfsg1",          # client version
-            "docker_server": "26.1.5+dfsg1",   # engine version, None when it does not answer
             "compose": "2.26.1",               # docker compose (v2 plugin) version
             "service_active": True,
             "service_enabled": True,
@@ -86,7 +88,6 @@ class DockerSetup(FactBase[dict]):
             "os_codename": raw.get("os_codename") or None,
             "arch": raw.get("arch") or None,
             "docker": _version(raw.get("docker", "")),
-            "docker_server": _version(raw.get("docker_server", "")),
             "compose": _version(raw.get("compose", "")),
             "service_active": raw.get("service_active") == "active",
             "service_enabled": raw.get("service_enabled") == "enabled",

@@ -11,6 +11,7 @@ from typing_extensions import override
 from pyinfra.api import FactBase
 
 from ..layout import HostLayout, container_name
+from .recorded import COMPOSE_INPUTS, recorded
 
 
 @dataclass
@@ -216,16 +217,20 @@ class ComposeStack(FactBase[StackState]):
 
     @override
     def command(self, stack_dir: str, project: str) -> str:
-        compose_file = HostLayout(stack_dir, project).compose_file
+        compose_file = shlex.quote(HostLayout(stack_dir, project).compose_file)
+        d = shlex.quote(stack_dir)
+        # The hashes are a pure function of the compose file and what Compose reads with it
+        # (the plugin, <project dir>/.env, COMPOSE_* variables; the file names no env_file):
+        # recorded on the host while those are the same (facts/recorded.py).
+        wanted = recorded(f"docker compose --project-directory {d} -f {compose_file} config --hash '*' 2>/dev/null",
+                          f"{COMPOSE_INPUTS}; echo {d} {compose_file}; cat {compose_file} {d}/.env",
+                          f"{stack_dir}.compose-config-hash")
         return (
             "if command -v docker >/dev/null 2>&1; then "
             f"docker ps -a --filter {shlex.quote('label=com.docker.compose.project=' + project)} --format "
             "'container {{.Label \"com.docker.compose.service\"}} {{.State}} "
             "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null; "
-            f"if [ -f {shlex.quote(compose_file)} ]; then "
-            f"docker compose --project-directory {shlex.quote(stack_dir)} -f {shlex.quote(compose_file)} "
-            "config --hash '*' "
-            "2>/dev/null | sed 's/^/wanted /'; fi; fi; true"
+            f"if [ -f {compose_file} ]; then {{ {wanted}; }} | sed 's/^/wanted /'; fi; fi; true"
         )
 
     @override

@@ -15,7 +15,7 @@ from ollama_gate.operations.docker import (
 
 def os_info(os_id, version, codename, arch="amd64", **extra):
     info = {"os_id": os_id, "os_version_id": version, "os_codename": codename, "arch": arch,
-            "docker": None, "docker_server": None, "compose": None}
+            "docker": None, "compose": None}
     info.update(extra)
     return info
 
