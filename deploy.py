@@ -23,8 +23,11 @@ from ollama_gate.layout import layout_of
 from ollama_gate.operations import acme, credentials, docker, endpoint, images, models, snapshot, stack, system, tls
 from ollama_gate.operations import gateway as gateway_ops
 from ollama_gate.operations.snapshot import known
+from ollama_gate.operations.util import known_to_inspect
 from ollama_gate.settings import resolve_local_path
 
+# pyinfra inspects the call stack of every operation call; this makes that cheap.
+known_to_inspect(__file__)
 cfg = config_for_host(host, inventory)
 s = cfg.settings
 # A gateway (inventory group "gateway") runs only the proxy, in front of its backends.
