@@ -13,6 +13,13 @@ converged, then for a rerun that changes nothing prints:
   netem` inside the hosts; the relay delays every packet of the SSH connection instead,
   the same to pyinfra).
 
+Beside each wall time it prints what it is made of, so contention on a shared machine can
+be told from the deploy's own cost: pyinfra's CPU time (median), how long the remote
+commands took as pyinfra waited for them (the host-state read and the verification, slowest
+host; bench/timed_pyinfra.py records them), the CPU the lab hosts themselves used per run
+(their containers' cgroups: sshd, the commands, dockerd, Ollama and the proxy; with their
+idle rate for comparison), and the load average.
+
 Targets (#15): <= 6 remote commands per host, <= 1.5 s for one host, 4 hosts <= 1.3x one
 host, <= 3 s for one host with 50 ms more round trip. --project runs another checkout's
 deploy.py (e.g. an older commit, unpacked with `git archive`) against this lab, for a
@@ -40,6 +47,9 @@ from lab.latency import Relay  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
+# pyinfra's CLI, recording each remote command's duration and pyinfra's CPU time.
+TIMED_PYINFRA = [PY, str(ROOT / "bench" / "timed_pyinfra.py")]
+TIMES_FILE = ROOT / ".lab" / "bench-times.json"
 STATE = ROOT / ".lab" / "lab.json"
 # Inventory that reaches each lab host through its relay: OLLAMA_GATE_BENCH_SSH_PORTS.
 RELAYED_INVENTORY = ROOT / "bench" / "lab_relayed_inventory.py"
@@ -50,6 +60,8 @@ def lab(*args: str) -> None:
 
 
 CPU: list[float] = []  # user+sys seconds of each deploy process (this machine's share of the work)
+REMOTE: list[dict] = []  # per run: command kind -> seconds (slowest host), as pyinfra waited
+HOST_CPU: list[float] = []  # per run: CPU seconds the lab hosts used (all their processes)
 
 
 def _children_cpu() -> float:
@@ -57,15 +69,55 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _cgroup_usage(container_id: str) -> float | None:
+    """CPU seconds a container has used (cgroup v1 cpuacct or v2 cpu.stat), None if unknown."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
+    if v1.is_file():
+        return int(v1.read_text()) / 1e9
+    v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat")
+    if v2.is_file():
+        usage = dict(line.split() for line in v2.read_text().splitlines())
+        return int(usage["usage_usec"]) / 1e6
+    return None
+
+
+LAB_CONTAINERS: list[str] = []  # the lab hosts and the containers each runs (filled by main)
+
+
+def lab_cpu() -> float | None:
+    used = [_cgroup_usage(c) for c in LAB_CONTAINERS]
+    return sum(u for u in used if u is not None) if used and any(u is not None for u in used) else None
+
+
+def _lab_container_ids(names: list[str]) -> list[str]:
+    ids = []
+    for name in names:
+        inspect = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True)
+        inner = subprocess.run(["docker", "exec", name, "docker", "ps", "-q", "--no-trunc"],
+                               capture_output=True, text=True)
+        ids += inspect.stdout.split() + inner.stdout.split()
+    return ids
+
+
 def deploy(project: Path, *args: str, inventory: str = "inventory/lab.py", env: dict | None = None,
            verbose: bool = False) -> tuple[float, str]:
-    command = [PYINFRA, "-y", *(["-vvv"] if verbose else []), *args, inventory, "deploy.py"]
+    command = [*TIMED_PYINFRA, "-y", *(["-vvv"] if verbose else []), *args, inventory, "deploy.py"]
     cpu = _children_cpu()
+    hosts_cpu = lab_cpu()
+    TIMES_FILE.unlink(missing_ok=True)
     start = time.monotonic()
     proc = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=1800,
-                          stdin=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
+                          stdin=subprocess.DEVNULL,
+                          env=dict(os.environ, OLLAMA_GATE_BENCH_TIMES=str(TIMES_FILE), **(env or {})))
     elapsed = time.monotonic() - start
     CPU.append(_children_cpu() - cpu)
+    if hosts_cpu is not None:
+        HOST_CPU.append(lab_cpu() - hosts_cpu)
+    if TIMES_FILE.is_file():
+        slowest: dict[str, float] = {}
+        for c in json.loads(TIMES_FILE.read_text())["commands"]:
+            slowest[c["what"]] = max(slowest.get(c["what"], 0.0), c["seconds"])
+        REMOTE.append(slowest)
     if proc.returncode != 0:
         sys.exit(f"deploy failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
     if "No host matches found" in proc.stdout + proc.stderr:
@@ -90,7 +142,7 @@ def commands_per_host(output: str, hosts: list[str]) -> dict[str, int]:
 
 
 def median_run(project: Path, runs: int, *args: str, **kwargs) -> tuple[float, list[float]]:
-    del CPU[:]
+    del CPU[:], REMOTE[:], HOST_CPU[:]
     times = []
     for _ in range(runs):
         elapsed, out = deploy(project, *args, **kwargs)
@@ -102,6 +154,24 @@ def median_run(project: Path, runs: int, *args: str, **kwargs) -> tuple[float, l
 
 def fmt(times: list[float]) -> str:
     return ", ".join(f"{t:.2f}" for t in times)
+
+
+def made_of() -> str:
+    """What the last median_run's runs were made of (medians): pyinfra's CPU, the remote
+    commands as pyinfra waited for them (slowest host), the lab hosts' CPU, the load."""
+    parts = [f"pyinfra's CPU {statistics.median(CPU):.2f} s"]
+    for what, label in (("state", "host-state read"), ("verify", "verification"), ("other", "other commands")):
+        seconds = [r[what] for r in REMOTE if what in r]
+        if seconds:
+            parts.append(f"{label} {statistics.median(seconds):.2f} s")
+    if HOST_CPU:
+        parts.append(f"lab hosts' CPU {statistics.median(HOST_CPU):.2f} s")
+    parts.append(f"load average {os.getloadavg()[0]:.1f}")
+    return "; ".join(parts)
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -119,9 +189,14 @@ def main() -> None:
     entries = json.loads(STATE.read_text())["hosts"]
     hosts = [h["name"] for h in entries]
     first, _ = deploy(project)
-    print(f"project: {project}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
-          "(wall times on a loaded machine are mostly waiting for a core)")
+    LAB_CONTAINERS[:] = _lab_container_ids(hosts)
+    print(f"project: {project}; {os.cpu_count()} cores; uptime: {uptime()}")
+    print("(wall times on a loaded machine are mostly waiting for a core: see each line's CPU figures)")
     print(f"converge 4 hosts (first deploy where needed): {first:.1f} s")
+    idle = lab_cpu()
+    if idle is not None:
+        time.sleep(3)
+        print(f"the 4 lab hosts' idle CPU (Ollama's health checks, dockerd): {(lab_cpu() - idle) / 3:.3f} s per second")
 
     _, out = deploy(project, verbose=True)
     counts = commands_per_host(out, hosts)
@@ -134,7 +209,7 @@ def main() -> None:
         limit = limit_args(hosts[:n]) if n < 4 else ()
         figures[n], times = median_run(project, args.runs, *limit)
         print(f"no-change rerun, {n} host(s): {figures[n]:.2f} s (median of {args.runs}: {fmt(times)}; "
-              f"pyinfra's CPU {statistics.median(CPU):.2f} s; load average {os.getloadavg()[0]:.1f})")
+              f"{made_of()})")
 
     with ExitStack() as stack:
         relays = {h["name"]: stack.enter_context(Relay(h["ssh_port"], rtt_ms=args.rtt_ms)) for h in entries}
@@ -144,7 +219,7 @@ def main() -> None:
             limit = limit_args(hosts[:n]) if n < 4 else ()
             wan[n], times = median_run(project, args.runs, *limit, inventory=str(RELAYED_INVENTORY), env=env)
             print(f"no-change rerun, {n} host(s), +{args.rtt_ms:.0f} ms round trip: {wan[n]:.2f} s "
-                  f"(median of {args.runs}: {fmt(times)})")
+                  f"(median of {args.runs}: {fmt(times)}; {made_of()})")
 
     worst = max(counts.values())
     print(f"4 hosts / 1 host: {figures[4] / figures[1]:.2f}x")
@@ -152,6 +227,7 @@ def main() -> None:
     print(f"target 1 host <= 1.5 s: {'met' if figures[1] <= 1.5 else 'MISSED'} ({figures[1]:.2f} s)")
     print(f"target 4 hosts <= 1.3x one: {'met' if figures[4] / figures[1] <= 1.3 else 'MISSED'}")
     print(f"target 1 host <= 3 s with +{args.rtt_ms:.0f} ms: {'met' if wan[1] <= 3 else 'MISSED'} ({wan[1]:.2f} s)")
+    print(f"uptime at the end: {uptime()}")
     if not args.keep and before != 4:
         lab("up", "--hosts", str(before))
 
