@@ -143,7 +143,10 @@ def _parse_yaml(text: str, path: Path) -> Any:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
+        if isinstance(e, yaml.reader.ReaderError):  # a control character: no mark, a position
+            where = f" at line {text[:e.position].count(chr(10)) + 1} (a control character)"
+        else:
+            where = f" at line {mark.line + 1}" if mark else ""
         # The YAML error text could quote a secret: say only where it is.
         raise ConfigError([f"{ENV_VAR}: {str(path)!r} is not valid YAML{where}"]) from None
 
@@ -471,18 +474,21 @@ def _resolves_as_str(name: str) -> bool:
         return False
 
 
+_COMMENT = re.compile(r"(?:^|\s)#.*")
+
+
 def _mapping_indent(body: str) -> int | None:
-    """How far the keys of a nested block mapping are indented under their parent key."""
-    parent = None
+    """How far the entries of a section are indented: the first indented line after a
+    ``section:`` line (comments and blank lines skipped); None when there is none."""
+    after_section = False
     for line in body.splitlines():
-        code = line.split(" #", 1)[0].rstrip() if not line.lstrip().startswith("#") else ""
-        if not code.strip():
+        code = _COMMENT.sub("", line).rstrip()
+        if not code:
             continue
         lead = len(code) - len(code.lstrip(" "))
-        item = code.lstrip(" ").startswith("- ")
-        if parent is not None and lead > parent and not item:
-            return lead - parent
-        parent = lead if code.endswith(":") and not item else None
+        if after_section and lead:
+            return lead
+        after_section = code.endswith(":") and not lead
     return None
 
 

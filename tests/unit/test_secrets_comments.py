@@ -92,6 +92,20 @@ def run(tmp_path, text, edit, *args):
     # Block-style old values get the new one in the same style.
     (f'users:\n  alice: "{A}"\nretired:\n  alice:\n    - "x1"\n' + KEY, "rotate", ("alice",),
      f'users:\n  alice: "NEW"\nretired:\n  alice:\n    - "x1"\n    - "{A}"\n' + KEY),
+    # The entries' indentation is found past blank and comment lines, and past an empty section.
+    (f'users:\n\n    # the team\n    alice: "{A}"\n' + KEY, "add", ("users", "bob"),
+     f'users:\n\n    # the team\n    alice: "{A}"\n    bob: "NEW"\n' + KEY),
+    (f'keys:\nusers:\n    alice: "{A}"\n' + KEY, "add", ("users", "bob"),
+     f'keys:\nusers:\n    alice: "{A}"\n    bob: "NEW"\n' + KEY),
+    # The first entry removed: the comment before the next one (which has none of its own) stays.
+    (f'users:\n  alice: "{A}"\n  # about bob\n  bob: "{B}"\nkeys: {{}}\n' + KEY, "remove", ("alice",),
+     f'users:\n  # about bob\n  bob: "{B}"\nkeys: {{}}\nretired:\n  alice: ["{A}"]\n' + KEY),
+    # A retired value goes after the last one, before the comment lines that follow it.
+    (f'users:\n  alice: "{A}"\nretired:\n  old: ["x"]  # eol\n  # more\nkeys: {{}}\n' + KEY, "remove", ("alice",),
+     f'users: {{}}\nretired:\n  old: ["x"]  # eol\n  alice: ["{A}"]\n  # more\nkeys: {{}}\n' + KEY),
+    # The installation key first: a new section goes before it, the end of the file stays.
+    (KEY + f'users:\n  alice: "{A}"\n# the end\n', "add", ("keys", "ci"),
+     'keys:\n  ci: "NEW"\n' + KEY + f'users:\n  alice: "{A}"\n# the end\n'),
 ])
 def test_edits_keep_comments_blank_lines_and_indentation(tmp_path, fixed_values, text, edit, args, after):
     section = "keys" if args == ("keys", "ci") else "users"

@@ -128,3 +128,16 @@ def test_an_unreadable_file_says_why_in_words(tmp_path, monkeypatch):
         load_secrets(path)
     assert exc.value.errors == [f"OLLAMA_GATE_SECRETS: the secrets file {str(path)!r} cannot be read "
                                 "(Permission denied)"]
+
+
+def test_a_control_character_is_named_by_its_line_never_quoted(tmp_path):
+    path = tmp_path / "s.yml"
+    assert errors_of(path, f'users:\n  bob: "{PW2}"\n  alice: "{PW[:8]}\x07{PW[8:]}"\n') == [
+        f"OLLAMA_GATE_SECRETS: {str(path)!r} is not valid YAML at line 3 (a control character)"]
+
+
+def test_an_entry_mapping_without_expires_never_expires(tmp_path):
+    path = tmp_path / "s.yml"
+    path.write_text(f'users:\n  alice: {{value: "{PW}"}}\n')
+    alice = load_secrets(path).users["alice"]
+    assert (alice.reveal(), alice.expires) == (PW, None)
