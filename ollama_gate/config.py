@@ -62,7 +62,6 @@ class Checked:
     """The whole inventory checked: per-host configs, the access matrix and its warnings."""
 
     configs: dict[str, HostConfig]
-    secrets: SecretsFile
     matrix: list[str]
     warnings: list[str]
 
@@ -153,7 +152,7 @@ def check_inventory(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
         raise ConfigError(errors)
     assert secrets is not None
     matrix, warnings = access(configs, secrets, now)
-    return Checked(configs, secrets, matrix, warnings)
+    return Checked(configs, matrix, warnings)
 
 
 def _accepted(secrets: SecretsFile, s: Settings, role: str, services: set[str],
@@ -230,7 +229,7 @@ def _with_pool(gateway: HostConfig, backends: list[HostConfig], data_of: Mapping
         backends=tuple(members), max_fails=s.gateway_max_fails, fail_timeout=s.gateway_fail_timeout,
         connect_timeout=s.gateway_connect_timeout, tls=tls,
     )
-    return replace(gateway, role="gateway", gateway=GatewaySide(pool, service, tuple(backends))), errors
+    return replace(gateway, gateway=GatewaySide(pool, service, tuple(backends))), errors  # role: fleet.role
 
 
 def access(configs: Mapping[str, HostConfig], secrets: SecretsFile, now: dt.datetime) -> tuple[list[str], list[str]]:

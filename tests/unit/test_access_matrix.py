@@ -44,3 +44,45 @@ def test_matrix_and_warnings_in_full(tmp_path):
     assert list(checked.configs["h1"].credentials) == ["alice"]
     assert sorted(checked.configs["h1"].revoked) == ["carol", "old"]
     assert list(checked.configs["h2"].credentials) == ["ci"]
+
+
+def warnings_for(tmp_path, text, hosts, now=NOW):
+    path = tmp_path / "s.yml"
+    path.write_text('installation_key: "' + "ab" * 32 + '"\n' + text)
+    return check_inventory(hosts, tmp_path, path, now=now).warnings
+
+
+def test_an_expired_credential_no_host_lists_is_not_said_to_be_listed(tmp_path):
+    text = ("users:\n  alice: Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\n"
+            "  carol: {value: Pw8sN3kT6vR1xZ4mQ7cL2bJ5hD, expires: 2026-11-01}\n")
+    assert warnings_for(tmp_path, text, [("h1", {})]) == [
+        "'carol' (users:) expired on 2026-11-01: not deployed, proved to get 401; "
+        "rotate it with 'ollama-gate rotate carol --expires 30d' or remove it"]
+
+
+def test_expiring_soon_is_warned_from_exactly_fourteen_days_with_the_days_left(tmp_path):
+    text = ("users:\n  alice: {value: Xq7vLp2Rk9tZw4Nc8HjB3sDf6G, expires: '2026-12-11T12:00:00Z'}\n"
+            "  bob: {value: Hm4tQw9Zr2Lk7Vc5Nx8Bp3Jd6F, expires: '2026-11-27T13:12:00Z'}\n"
+            "  carol: {value: Pw8sN3kT6vR1xZ4mQ7cL2bJ5hD, expires: '2026-12-11T12:00:01Z'}\n")
+    assert warnings_for(tmp_path, text, [("h1", {})]) == [
+        "'alice' (users:) expires 2026-12-11T12:00:00Z (in 14.0 days); then it gets 401: rotate it with "
+        "'ollama-gate rotate alice --expires 30d'",
+        "'bob' (users:) expires 2026-11-27T13:12:00Z (in 0.1 days); then it gets 401: rotate it with "
+        "'ollama-gate rotate bob --expires 30d'"]
+
+
+def test_a_rotated_credential_still_listed_is_current_not_removed(tmp_path):
+    text = ("users:\n  alice: Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\n"
+            "retired:\n  alice: [Kd3sN8kT6vR1xZ4mQ7cL2bJ5hQ]\n")
+    assert warnings_for(tmp_path, text, [("h1", {"auth_credentials": ["alice"]})]) == []
+    checked = check_inventory([("h1", {"auth_credentials": ["alice"]})], tmp_path, tmp_path / "s.yml", now=NOW)
+    assert checked.matrix[2:] == ["  alice       users  -        yes"]
+
+
+def test_a_host_listing_only_revoked_names_is_warned_with_them(tmp_path):
+    text = ("users:\n  alice: Xq7vLp2Rk9tZw4Nc8HjB3sDf6G\n"
+            "  carol: {value: Pw8sN3kT6vR1xZ4mQ7cL2bJ5hD, expires: 2026-11-01}\n"
+            "retired:\n  old: [Kd3sN8kT6vR1xZ4mQ7cL2bJ5hQ]\n")
+    warnings = warnings_for(tmp_path, text, [("h1", {}), ("h2", {"auth_credentials": ["old", "carol"]})])
+    assert warnings[-1] == ("h2: has no valid credential (auth_credentials lists only revoked names: carol, old): "
+                            "every request will get 401")

@@ -1,5 +1,10 @@
 """config_for_host: the first host's call checks every host; one bad host stops them all."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.exceptions import PyinfraError
@@ -65,3 +70,67 @@ def test_settings_for_host_needs_no_secrets_and_checks_every_host(tmp_path, monk
     assert text.startswith("ollama-gate: 2 problem(s) in the settings; no host was changed:\n  - b: proxy_port: ")
     assert "\n  - c: auth_mode: " in text
     assert config._settings_checked is None
+
+
+def test_the_first_call_logs_the_access_matrix_and_its_warnings(secrets, caplog):
+    secrets.write_text(f"users:\n  alice: {PASSWORD}\n  bob: Hm4tQw9Zr2Lk7Vc5Nx8Bp3Jd6F\n")
+    inv = inventory(("a", {"auth_credentials": ["alice"]}))
+    with ctx_state.use(inv.state), caplog.at_level("INFO", logger="pyinfra"):
+        config.config_for_host(inv.get_host("a"), inv)
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("pyinfra")]
+    assert logged == [
+        ("INFO", "access: credential names x hosts (from the inventory and the secrets file; no host asked)"),
+        ("INFO", "  credential  in     expires  a"),
+        ("INFO", "  alice       users  -        yes"),
+        ("INFO", "  bob         users  -        -"),
+        ("WARNING", "ollama-gate: 'bob' (users:) is assigned to no host: add it to auth_credentials of a host "
+                    "with auth_mode basic (or leave that list empty for all)"),
+    ]
+
+
+# Run as the pyinfra command line does (pyinfra.is_cli), in a process of its own: the run's
+# summary is printed when that process exits.
+SUMMARY_RUN = """
+import pyinfra
+pyinfra.is_cli = True
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_state
+import ollama_gate.config as config
+inv = Inventory(([("a", {}), ("b", {"verify_enabled": False})], {}))
+state = State(inventory=inv, config=Config())
+with ctx_state.use(state):
+    config.config_for_host(inv.get_host("b"), inv)
+state.current_stage = StateStage.Execute
+"""
+
+
+def test_the_first_call_starts_the_runs_summary_of_every_host(secrets):
+    inv = inventory(("a", {}), ("b", {"verify_enabled": False}))
+    with ctx_state.use(inv.state):
+        assert config.config_for_host(inv.get_host("b"), inv).settings.verify_enabled is False
+    # The project this test imports (a mutated copy under `make mutation`), not an installed one.
+    project = Path(config.__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", SUMMARY_RUN], cwd=secrets.parent, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(project)})
+    assert proc.stderr.splitlines()[-3:] == [
+        "--> ollama-gate: every host of the inventory:",
+        "    a: not verified: the run ended before its verification",
+        "    b: deployed (not verified: verify_enabled = False)"], proc.stderr
+    assert proc.returncode == 1  # a host of the run was not verified
+
+
+def test_the_inventorys_groups_make_gateways_and_unknown_data_is_warned_first(tmp_path, monkeypatch):
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text(f"users:\n  alice: {PASSWORD}\n  bob: Hm4tQw9Zr2Lk7Vc5Nx8Bp3Jd6F\n")
+    monkeypatch.setenv("OLLAMA_GATE_SECRETS", str(secrets))
+    (tmp_path / "ca.pem").write_text("not read here\n")
+    monkeypatch.chdir("/")
+    acme = {"proxy_tls": "acme", "proxy_acme_names": ["gw.example.com"], "proxy_acme_ca_cert": "ca.pem",
+            "proxy_http_port": 8081, "auth_credentials": ["alice"]}
+    inv = Inventory(([("gw", acme), ("gpu1", {})], {}), override_data={"model": "x:1"},
+                    gateway=(["gw"], {}), backend=(["gpu1"], {}))
+    checked = config.check_pyinfra_inventory(inv, base_dir=tmp_path)
+    assert config.inventory_groups(inv) == {"gw": ["gateway"], "gpu1": ["backend"]}
+    assert (checked.configs["gw"].role, checked.configs["gpu1"].role) == ("gateway", "backend")
+    assert [w.split(":")[0] for w in checked.warnings] == ["--data model", "'bob' (users"]
