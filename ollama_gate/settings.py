@@ -271,9 +271,8 @@ def public_port(settings) -> int:
     """The port clients reach the proxy on: proxy_public_url's, else proxy_port."""
     url = settings.proxy_public_url
     if url:
-        rest = url.split("://", 1)[1].rstrip("/")
-        host_end = rest.index("]") + 1 if rest.startswith("[") else 0
-        _, _, port = rest[host_end:].rpartition(":")
+        # After the last ":" only a port is all digits (an IPv6 literal ends in "]").
+        _, _, port = url.split("://", 1)[1].rstrip("/").rpartition(":")
         if port.isdigit():
             return int(port)
         return 443 if url.startswith("https") else 80
@@ -318,7 +317,7 @@ _CHECKS = {
     "ollama_memory_limit": lambda v: _memory_error(v, "512m", auto=True),
     "ollama_pids_limit": lambda v: _int_in(v, 64, 1_000_000),
     "proxy_public_url": lambda v: _is_str(v) or (
-        None if v == "" or re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?", v)
+        None if v == "" or re.fullmatch(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/?", v)
         else f"{v!r} must be empty or a URL like https://gpu1.example.com:8880"),
     "proxy_http_port": lambda v: _int_in(v, 1, 65535),
     "proxy_acme_directory": lambda v: _is_str(v) or (
