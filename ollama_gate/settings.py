@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import PROJECT_DIR, auth, provided_tls
+from . import PROJECT_DIR, auth
 from .credentials import HASHERS
 from .image_names import image_ref_error
 from .images import archive_path
@@ -443,6 +443,9 @@ def _cross_checks(v: dict[str, Any], base_dir: Path) -> list[str]:
                 errors.append(f"{name}: no such local file {str(_local_path(v[name], base_dir))!r}")
                 missing.append(name)
         if not missing:
+            # Imported here: cryptography's x509 costs every run ~50 ms, and only this mode needs it.
+            from . import provided_tls
+
             errors += provided_tls.check(_local_path(v["proxy_tls_cert"], base_dir),
                                          _local_path(v["proxy_tls_key"], base_dir))
     if v["proxy_tls"] == "acme":

@@ -8,7 +8,7 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
-from .recorded import COMPOSE_INPUTS, recorded
+from .recorded import COMPOSE_INPUTS, DOCKER_BINARY, recorded
 
 # One shell command for everything the engine operation decides on: every fact is an SSH round
 # trip and is read twice per run (prepare + execute), so a no-change run stays fast.
@@ -19,7 +19,8 @@ DOCKER_HOST_COMMAND = (
     'echo "os_version_id=$VERSION_ID"; '
     'echo "os_codename=${VERSION_CODENAME:-$UBUNTU_CODENAME}"; '
     'echo "arch=$(dpkg --print-architecture 2>/dev/null)"; '
-    'echo "docker=$(docker --version 2>/dev/null)"; '
+    # The client's version, recorded while the docker binary is the same (facts/recorded.py).
+    f'echo "docker=$({recorded("docker --version 2>/dev/null", DOCKER_BINARY, "-docker-version")})"; '
     # The plugin's version, recorded while the plugin binary is the same (facts/recorded.py).
     f'echo "compose=$({recorded("docker compose version --short 2>/dev/null", COMPOSE_INPUTS, "-compose-version")})"; '
     # One systemctl for both (what is-active and is-enabled print: ActiveState, UnitFileState).

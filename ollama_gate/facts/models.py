@@ -58,7 +58,7 @@ class OllamaModels(FactBase[list | str | None]):
         # Only a missing container is a normal "nothing"; every other failure is reported
         # (by `ollama list` itself). --noproxy: the session's http_proxy must not take the
         # request; -f: an HTTP error is no answer.
-        return (f"if pid=$(docker inspect -f '{{{{.State.Pid}}}}' {c} 2>/dev/null); then "
+        return (f"if pid=$(docker container inspect -f '{{{{.State.Pid}}}}' {c} 2>/dev/null); then "
                 "if [ \"${pid:-0}\" -gt 0 ] 2>/dev/null && tags=$(nsenter -t \"$pid\" -n curl -sSf --noproxy '*' "
                 f"--max-time 10 {TAGS_URL} 2>/dev/null) && [ -n \"$tags\" ]; then "
                 f"echo '{TAGS_MARK}'; printf '%s\\n' \"$tags\"; else "

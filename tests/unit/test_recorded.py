@@ -52,3 +52,4 @@ def test_compose_answers_are_recorded_against_everything_compose_reads():
     assert "config --hash" in stack and "ollama-gate_opt_ollama-gate.compose-config-hash.answer" in stack
     setup = DockerSetup().command()
     assert "docker compose version --short" in setup and "ollama-gate-compose-version.answer" in setup
+    assert "docker --version" in setup and "ollama-gate-docker-version.answer" in setup
