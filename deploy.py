@@ -160,7 +160,10 @@ if gateway is not None and gateway.pool.tls:
     # certificate made and fetched earlier in this very run is in it (a first deploy is
     # one run), and a backend's new certificate reaches the gateway (and its reload) in
     # the run that fetched it.
-    proxy_contents[proxy.BACKEND_CA_FILENAME] = lambda: backend_trust_bundle(gateway.pool, host.state.is_executing)
+    # A backend's certificate replaced in this run is trusted in its old form too until both
+    # have reloaded (below), so no handshake fails in between.
+    proxy_contents[proxy.BACKEND_CA_FILENAME] = lambda: backend_trust_bundle(
+        gateway.pool, host.state.is_executing, transitional=True)
 # One operation per possible file on every host (None: not used here), so each name means
 # the same file on every host in pyinfra's results.
 proxy_ops = [
@@ -192,6 +195,14 @@ up = stack.running(
     stack_dir=d, project=s.stack_project, changed_by=[compose_file, images_op],
     proxy_container=lay.proxy_container,
 )
+if gateway is not None and gateway.pool.tls:
+    # Before any backend reloads with a certificate it made in this run (below), the gateway
+    # loads the bundle that trusts the new one beside the old one: no handshake fails.
+    stack.proxy_loaded(
+        name="Reload the gateway so it trusts its backends' new certificates before they serve them.",
+        container=lay.proxy_container, conf_dir=lay.proxy_dir, stack_dir=d,
+        changed_by=[proxy_ops[proxy.all_proxy_filenames().index(proxy.BACKEND_CA_FILENAME)]],
+    )
 if gateway is not None:
     # Its backends accept the new credential beside the previous one by now; checked, so
     # that the reload below switches the gateway without a refused request.
@@ -216,6 +227,18 @@ if cfg.role == "backend":
         name="Write the credential file without the gateway's previous credential (once the gateway switched).",
         path=cred_path, content=credential_text, kept=kept_previous, gateway=cfg.gateway_name, stack_dir=d,
         mode=0o640, gid=gid,
+    )
+
+if gateway is not None and gateway.pool.tls:
+    # Every backend has reloaded (pyinfra runs each operation on every host before the
+    # next): the certificates they replaced are trusted no longer.
+    final_trust = stack.file(
+        name="Write the backends' certificates without those they replaced (every backend has reloaded).",
+        path=lay.proxy_file(proxy.BACKEND_CA_FILENAME), stack_dir=d, mode=0o640, gid=gid,
+        content=lambda: backend_trust_bundle(gateway.pool, host.state.is_executing))
+    stack.proxy_loaded(
+        name="Reload the gateway once it trusts only its backends' current certificates.",
+        container=lay.proxy_container, conf_dir=lay.proxy_dir, stack_dir=d, changed_by=[final_trust],
     )
 
 # --- ACME: the certificate, asked for only when needed, once the proxy answers port 80 ---

@@ -248,23 +248,29 @@ class TrustMissing(Exception):
 TRUST_PREVIEW = "# The backends' certificates, fetched by this run before this file is written.\n"
 
 
-def backend_trust_bundle(pool: Pool, executing: bool) -> str:
+def backend_trust_bundle(pool: Pool, executing: bool, transitional: bool = False) -> str:
     """``trust_bundle`` for the deploy's ``stack.file``: a missing file fails the gateway
-    host with the reason when the run executes; a preview says it is fetched first."""
+    host with the reason when the run executes; a preview says it is fetched first.
+    ``transitional``: also the certificates this run's fetches replaced (``tls.REPLACED``)."""
     from .operations.util import ContentUnavailable
+    from .tls import REPLACED
 
     try:
-        return trust_bundle(pool)
+        return trust_bundle(pool, REPLACED if transitional else None)
     except TrustMissing as e:
         if not executing:
             return TRUST_PREVIEW
         raise ContentUnavailable(str(e)) from None
 
 
-def trust_bundle(pool: Pool) -> str:
+def trust_bundle(pool: Pool, replaced: dict | None = None) -> str:
     """The PEM bundle a gateway trusts its backends by: each file of each backend's
     ``trust`` once, under a comment naming whose it is. Read when the deploy writes it, so
-    a self-signed backend's certificate fetched earlier in the same run is in it."""
+    a self-signed backend's certificate fetched earlier in the same run is in it.
+
+    + replaced: path -> what that file held before this run fetched it again (a backend's
+      previous certificate): trusted as well, for the moment both reload (transitional)
+    """
     import certifi
 
     parts: list[str] = ["# The certificates this gateway trusts its backends by (managed by ollama-gate).\n"]
@@ -284,6 +290,10 @@ def trust_bundle(pool: Pool) -> str:
             if "BEGIN CERTIFICATE" not in text:
                 raise TrustMissing(f"gateway: {source} (trusted for backend {b.name}) holds no PEM certificate")
             parts.append(f"# {b.name}: {PUBLIC_CAS if path == PUBLIC_CAS else path}\n{text.strip()}\n")
+            old = (replaced or {}).get(path)
+            if old and old.strip() != text.strip() and "BEGIN CERTIFICATE" in old:
+                parts.append(f"# {b.name}: its previous certificate, until it has reloaded with the new one\n"
+                             f"{old.strip()}\n")
     return "".join(parts)
 
 

@@ -27,6 +27,11 @@ RENEW_BEFORE_SECONDS = 30 * 86400
 SELF_SIGNED_DAYS = 825  # the longest validity most clients accept
 
 
+# This run's replaced fetched certificates: local path -> the text it held before (filled by
+# operations/tls.fetched when it downloads a changed certificate; read by a gateway's bundle).
+REPLACED: dict[str, str] = {}
+
+
 def trust_file(inventory_name: str, base_dir: Path | None = None) -> Path:
     """The local file a client trusts for a self-signed host: tls/<inventory name>.crt."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", inventory_name)

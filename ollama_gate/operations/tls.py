@@ -93,6 +93,13 @@ def fetched(src: str, dest: str, stack_dir: str, changed_by: Sequence[OperationM
     if not any(op.changed for op in changed_by) and remote is not None and remote.sha256 == _local_sha256(local):
         host.noop(f"{dest} is already the host's certificate")
         return
+    if host.state.is_executing:
+        # What a gateway trusted this host by until now: it trusts both while this run
+        # reloads the host and the gateway (gateway.trust_bundle, transitional).
+        try:
+            tls.REPLACED[str(local)] = local.read_text()
+        except OSError:
+            pass
     local.parent.mkdir(parents=True, exist_ok=True)
     yield FileDownloadCommand(src, dest, remote_temp_filename=host.get_temp_filename(dest))
 

@@ -332,13 +332,22 @@ def test_a_backend_with_a_certificate_the_gateway_does_not_trust_gets_no_traffic
     assert repair.returncode == 0, repair.output[-4000:]
     changed = repair.changed()
     # The backend's certificate is kept (it names the host); it is fetched again, the
-    # gateway's bundle rewritten and its proxy reloaded, nothing re-created. (The backend's
+    # gateway's bundle rewritten (old and new trusted while both reload) and reloaded before
+    # the backends reload, then written with the new one only and reloaded again; nothing
+    # re-created. (The backend's
     # proxy is reloaded too: its record of the loaded config predates the hand-made change.)
     assert changed.pop("Fetch the host's certificate to tls/ for clients to trust.") == 1, repair.changed()
     assert changed.pop("Write the proxy config file backends-ca.pem (if the settings use it).") == 1, changed
     reload = [name for name in changed if name.startswith("Reload the proxy")]
     assert len(reload) == 1 and changed.pop(reload[0]) == 2, repair.changed()
+    assert changed.pop("Reload the gateway so it trusts its backends' new certificates before they serve "
+                       "them.") == 1, repair.changed()
+    assert changed.pop("Write the backends' certificates without those they replaced (every backend has "
+                       "reloaded).") == 1, repair.changed()
+    assert changed.pop("Reload the gateway once it trusts only its backends' current certificates.") == 1
     assert changed == {}, repair.changed()
+    bundle = ssh(state, gw_index, f"cat {STACK}/proxy/backends-ca.pem").stdout
+    assert before_cert.strip() not in bundle and fetched(victim_name).read_text().strip() in bundle
     assert containers(state, gw_index) == started
     assert fetched(victim_name).read_text() != before_cert
     # The backend takes traffic again (bounded).
@@ -353,6 +362,46 @@ def test_a_backend_with_a_certificate_the_gateway_does_not_trust_gets_no_traffic
                   "before anything is sent; the other backend answers all 12, 200); the rerun fetches it, "
                   "rewrites the gateway's backends-ca.pem and reloads it (no container re-created); the "
                   "backend takes requests again", seconds=took, how="rerun with the same settings")
+
+
+def test_a_backend_re_making_its_certificate_under_load_loses_no_request_even_alone(tls_fleet):
+    """The gateway trusts the backend's old and new certificate while both reload, then only
+    the new one: with ONE backend (nowhere to fail over to) no request fails."""
+    import threading
+
+    state = tls_fleet["lab"]
+    gw_index = index_of(state, "gateway")[0]
+    gw, victim = state["hosts"][gw_index], index_of(state, "backend")[0]
+    alone = {**BACKEND_TLS, "OLLAMA_GATE_LAB_ONLY": f"{gw['name']},{state['hosts'][victim]['name']}"}
+    try:
+        assert deploy(env=alone).returncode == 0
+        client, results, stop = client_header(state), [], threading.Event()
+
+        def loop():
+            end = time.monotonic() + 120
+            while not stop.is_set() and time.monotonic() < end and len(results) < 20000:
+                results.append(call(gw["proxy_url"] + "/api/tags", client, timeout=30)[0])
+
+        threads = [threading.Thread(target=loop) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(2)
+            # Gone: the deploy makes a new one (new key), fetches it, the gateway trusts it.
+            assert ssh(state, victim, f"rm {STACK}/tls/cert.pem").returncode == 0
+            run = deploy(env=alone)
+            time.sleep(2)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(60)
+        assert run.returncode == 0, run.output[-4000:]
+        assert run.changed().get("Reload the gateway once it trusts only its backends' current certificates.") == 1
+        failed = [s for s in results if s != 200]
+        print(f"\nre-made certificate, one backend: {len(results)} requests, {len(failed)} failed {failed[:10]}")
+        assert len(results) > 20 and failed == []
+    finally:
+        assert deploy(env=BACKEND_TLS).returncode == 0
 
 
 @pytest.fixture(scope="module")

@@ -219,3 +219,23 @@ def test_a_provided_backend_is_checked_by_the_host_of_its_public_url():
         assert name == "" and why.startswith("proxy_public_url: backend 'gpu1' uses a provided certificate")
     assert tls_name("gpu1", SimpleNamespace(proxy_tls="acme", proxy_acme_names=(), proxy_public_url="")) == (
         "", "proxy_acme_names: backend 'gpu1' has no ACME name")
+
+
+def test_a_replaced_certificate_is_trusted_only_in_the_transitional_bundle(secrets_path, tmp_path, monkeypatch):
+    from ollama_gate import tls
+
+    pool = check_hosts(TLS_FLEET, tmp_path, secrets_path, groups=GROUPS)["gw"].gateway.pool
+    (tmp_path / "tls").mkdir()
+    old, new = ("-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % x for x in ("OLD1", "NEW1"))
+    (tmp_path / "tls" / "gpu1.crt").write_text(new)
+    (tmp_path / "tls" / "gpu2.crt").write_text("-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(tls, "REPLACED", {str(tmp_path / "tls" / "gpu1.crt"): old,
+                                          str(tmp_path / "tls" / "gpu2.crt"): "not a certificate"})
+    transitional = backend_trust_bundle(pool, executing=True, transitional=True)
+    final = backend_trust_bundle(pool, executing=True)
+    assert "OLD1" in transitional and "NEW1" in transitional and "# gpu1: its previous certificate" in transitional
+    assert "OLD1" not in final and "NEW1" in final and final.count("BEGIN CERTIFICATE") == 2
+    assert transitional.count("BEGIN CERTIFICATE") == 3  # gpu2's "previous" was no certificate
+    # Nothing replaced (every other run): the two are the same file, so the second write changes nothing.
+    monkeypatch.setattr(tls, "REPLACED", {})
+    assert backend_trust_bundle(pool, executing=True, transitional=True) == final
