@@ -404,6 +404,39 @@ def test_a_backend_re_making_its_certificate_under_load_loses_no_request_even_al
         assert deploy(env=BACKEND_TLS).returncode == 0
 
 
+def test_rotating_the_service_credential_of_tls_backends_refuses_no_request(tls_fleet, tmp_path):
+    """The rotation above with TLS backends: the gateway asks them (new credential accepted?)
+    over HTTPS with its bundle, by name; clients see no failed request."""
+    import shutil
+
+    from tests.e2e.helpers import RequestLoop, cli
+
+    state = tls_fleet["lab"]
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    copy = tmp_path / "secrets.yml"
+    shutil.copy(state["secrets_file"], copy)
+    cli(copy, "rotate", FLEET_BACKEND)
+    try:
+        targets = [(f"client {i}", gw["proxy_url"] + "/api/tags", client_header(state)) for i in (1, 2)]
+        with RequestLoop(targets, max_seconds=240) as loop:
+            time.sleep(1)
+            rotated = deploy(secrets=copy, env=BACKEND_TLS)
+            time.sleep(1)
+        assert rotated.returncode == 0, rotated.output[-4000:]
+        print(f"\nservice credential rotated, TLS backends: {loop.total} requests, {len(loop.failures)} failed "
+              f"{loop.failures[:10]}")
+        assert loop.total >= 50 and loop.failures == []
+        # Verified from the gateway over HTTPS with the new credential (200) and without (401).
+        for name in tls_fleet["backends"]:
+            line = rotated.output.split(f"  {name}: ", 1)[1].splitlines()[0]
+            assert f"TLS as {name}" in line and line.endswith(": up"), line
+        assert rotated.changed()["Write the credential file without the gateway's previous credential "
+                                 "(once the gateway switched)."] == len(tls_fleet["backends"])
+    finally:
+        restored = deploy(env=BACKEND_TLS)  # the lab's own secrets again
+        assert restored.returncode == 0, restored.output[-4000:]
+
+
 @pytest.fixture(scope="module")
 def acme_fleet(tls_fleet, tmp_path_factory):
     """The backends get ACME certificates from the lab's Pebble (<name>.lab.test); the
