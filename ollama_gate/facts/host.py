@@ -227,6 +227,25 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
     return parts
 
 
+def buffers_printed(sections: list[str]) -> str:
+    """Shell (one awk, not three processes per section) printing the buffers ``$t/<section>``
+    in order, each after its SECTION_MARK line, without their BUFFERED_MARK; exits 1 naming
+    the sections whose buffer does not end with BUFFERED_MARK (a write failed or was cut)."""
+    names = " ".join(sections)
+    program = (
+        "function done_with(f) { if (f != \"\" && last == mark) ok[f] = 1 } "
+        "FNR == 1 { done_with(f); f = FILENAME; sub(/.*\\//, \"\", f); print sm \" \" f } "
+        "{ last = $0; if ($0 != mark) print } "
+        "END { done_with(f); n = split(names, want, \" \"); bad = \"\"; "
+        "for (i = 1; i <= n; i++) if (!(want[i] in ok)) bad = bad \" \" want[i]; "
+        "if (bad != \"\") { print \"the answers of\" bad \" could not be buffered in \" dir > \"/dev/stderr\"; exit 1 } }"
+    )
+    files = " ".join(f"$t/{section}" for section in sections)
+    q = shlex.quote
+    return (f"awk -v mark={q(BUFFERED_MARK)} -v sm={q(SECTION_MARK)} -v names={q(names)} -v dir={q(LOCK_DIR)} "
+            f"{q(program)} {files}")
+
+
 class HostState(FactBase[dict]):
     """
     Returns every fact a deploy decides on, read in ONE command (a round trip each would make a rerun
@@ -265,16 +284,11 @@ class HostState(FactBase[dict]):
         script.append(f"mkdir -p {LOCK_DIR}")
         script.append(f"t=$(mktemp -d -p {LOCK_DIR} ollama-gate-state.XXXXXX) || exit 1")
         script.append('p=""')
-        for i, (section, command) in enumerate(parallel):
-            script.append(f"{{ {{ {command}; }}; echo '{BUFFERED_MARK}'; }} > $t/{i} 2>>$t/err & p=\"$p $!\"")
+        for section, command in parallel:
+            script.append(f"{{ {{ {command}; }}; echo '{BUFFERED_MARK}'; }} > $t/{section} 2>>$t/err & p=\"$p $!\"")
         script.append("wait $p")
-        script.append("bad=")
-        for i, (section, _) in enumerate(parallel):
-            script.append(f"tail -n 1 $t/{i} 2>/dev/null | grep -qx '{BUFFERED_MARK}' || bad=\"$bad {section}\"")
-        for i, (section, _) in enumerate(parallel):
-            script.append(f"echo '{SECTION_MARK} {section}'; grep -vx '{BUFFERED_MARK}' $t/{i}")
-        script.append("cat $t/err >&2; rm -rf $t")
-        script.append(f'[ -z "$bad" ] || {{ echo "the answers of$bad could not be buffered in {LOCK_DIR}" >&2; exit 1; }}')
+        script.append(f"{buffers_printed([section for section, _ in parallel])}; s=$?")
+        script.append('cat $t/err >&2; rm -rf $t; exit $s')
         return "; ".join(script)
 
     @override

@@ -47,9 +47,10 @@ def recorded(command: str, inputs: str, name: str) -> str:
     ``inputs`` (shell printing every input of the answer) has the digest recorded with it;
     otherwise runs ``command`` and records its output if it succeeded and printed something."""
     record = shlex.quote(record_path(name))
+    # The digest line as sha256sum prints it; the record's first line read by the shell itself.
     return (
-        f"k=$( {{ {inputs}; }} 2>/dev/null | sha256sum | cut -c1-64); "
-        f"if [ \"$(head -n 1 {record} 2>/dev/null)\" = \"$k\" ]; then tail -n +2 {record}; "
+        f"k=$( {{ {inputs}; }} 2>/dev/null | sha256sum); r=; {{ read -r r < {record}; }} 2>/dev/null; "
+        f"if [ \"$r\" = \"$k\" ]; then tail -n +2 {record}; "
         f"elif o=$( {command} ) && [ -n \"$o\" ]; then printf '%s\\n' \"$o\"; "
         f"mkdir -p {RECORD_DIR} && printf '%s\\n%s\\n' \"$k\" \"$o\" > {record}.$$ && mv -f {record}.$$ {record}; "
         f"else [ -z \"$o\" ] || printf '%s\\n' \"$o\"; fi"

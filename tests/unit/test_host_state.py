@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from ollama_gate.facts.host import SECTION_MARK, HostLock, HostState, host_state_parts, lock_path
+from ollama_gate.facts.host import (BUFFERED_MARK, SECTION_MARK, HostLock, HostState, buffers_printed, host_state_parts,
+                                     lock_path)
 from ollama_gate.facts.stack import StackFiles
 from ollama_gate.facts.system import InstalledPackages
 from ollama_gate.facts.tls import CertbotLineage
@@ -24,9 +25,10 @@ def test_the_lock_is_taken_first_and_nothing_is_read_without_it():
     command = HostState().command(**ARGS)
     sections = [part.split("'")[0] for part in command.split(f"echo '{SECTION_MARK} ")[1:]]
     assert sections[0] == "lock" and "credentials" not in sections
-    assert command.index('[ -n "$og_held" ] || exit 0') < command.index(f"{SECTION_MARK} docker")
+    assert command.index('[ -n "$og_held" ] || exit 0') < command.index("> $t/docker")
+    assert "$t/credentials" not in command
     with_credentials = HostState().command(**{**ARGS, "credential_file": "/opt/ollama-gate/auth/htpasswd"})
-    assert f"{SECTION_MARK} credentials" in with_credentials
+    assert "> $t/credentials" in with_credentials
     # The sections after the lock run at the same time; only their own PIDs are waited for
     # (a bare `wait` would wait for the lock's holder, which lives as long as the run).
     assert 'wait $p;' in command and "wait;" not in command
@@ -119,7 +121,7 @@ def test_a_backends_read_holds_its_credential_line_digests_never_a_line(tmp_path
     path = tmp_path / "keys.sha256"
     path.write_text(keys_content({"ollama-gate-gateway": Secret("ollama-gate-gateway", "og_" + "k" * 43)}))
     args = {**ARGS, "stack_dir": str(tmp_path / "stack"), "credential_lines": str(path)}
-    assert f"{SECTION_MARK} credential-lines" not in HostState().command(**ARGS)
+    assert "$t/credential-lines" not in HostState().command(**ARGS)
     command = HostState().command(**args)
     parts = [p for s, _, p in host_state_parts(**args) if s == "credential-lines"]
     assert parts == [{"path": str(path)}]
@@ -130,4 +132,29 @@ def test_a_backends_read_holds_its_credential_line_digests_never_a_line(tmp_path
     line = path.read_text().splitlines()[-1]
     assert HostState().process([f"{SECTION_MARK} credential-lines", *out.splitlines()]) == {
         "credential-lines": {"ollama-gate-gateway": line_digest(line)}}
-    assert line.split(":")[1] not in out and f"{SECTION_MARK} credential-lines" in command
+    assert line.split(":")[1] not in out and "> $t/credential-lines" in command
+
+
+def _printed(tmp_path, buffers: dict[str, str]):
+    for name, text in buffers.items():
+        (tmp_path / name).write_text(text)
+    script = f"t={tmp_path}; " + buffers_printed(list(buffers))
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+
+
+def test_the_buffers_are_printed_in_order_without_their_marks(tmp_path):
+    done = BUFFERED_MARK + "\n"
+    out = _printed(tmp_path, {"docker": "os_id=debian\n" + done, "packages": done, "credential-lines": "a b\n" + done})
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.splitlines() == [f"{SECTION_MARK} docker", "os_id=debian", f"{SECTION_MARK} packages",
+                                       f"{SECTION_MARK} credential-lines", "a b"]
+
+
+def test_a_buffer_cut_short_or_never_written_fails_the_read_naming_it(tmp_path):
+    done = BUFFERED_MARK + "\n"
+    out = _printed(tmp_path, {"docker": "os_id=debian\n" + done, "packages": "curl ii\n", "images": "",
+                              "memory": "16336020\n" + done})
+    assert out.returncode == 1
+    assert out.stderr.strip() == "the answers of packages images could not be buffered in /run/lock"
+    # What was read is still printed (the read fails as a whole: nothing is taken from it).
+    assert f"{SECTION_MARK} memory" in out.stdout
