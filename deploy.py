@@ -102,17 +102,11 @@ credential_text = cache(lambda: mode.render_credentials(cfg.credentials, s, key=
 # A backend whose gateway's service credential was rotated keeps accepting the value it
 # accepts now until the gateway has switched (recognised by line digests from the one
 # host read; None when there is nothing to keep). See README "Rotating the gateway's credential".
-@cache
-def kept_previous():
-    previous = mode.previous_name(cfg.service_credential) if cfg.role == "backend" else None
-    if previous is None:
-        return None
-    return credentials_module.with_previous(
-        credential_text(), cfg.service_credential, previous, known(CredentialLineDigests, path=cred_path),
-        [mode.render_credentials({old.name: old}, s, key=cfg.installation_key)
-         for old in cfg.refused or () if old.name == cfg.service_credential])
-
-
+kept_previous = cache(lambda: credentials_module.with_previous(
+    credential_text(), mode.previous_name(cfg.service_credential), known(CredentialLineDigests, path=cred_path),
+    credentials_module.service_candidates(mode, cfg.service_credential, cfg.refused or (), cfg.credentials, s,
+                                          cfg.installation_key),
+) if cfg.role == "backend" else None)
 credentials.changes_reported(
     name="Say which credential names change (names only, never values).",
     path=cred_path, content=credential_text, stack_dir=d,

@@ -59,12 +59,13 @@ def _fleet_host(entry: dict) -> tuple:
         if tls:
             # tests/e2e/test_gateway_fleet.py: the backends speak HTTPS (self-signed, or acme
             # from the lab's Pebble as <name>.lab.test), the gateway checks their certificates;
-            # OLLAMA_GATE_LAB_BACKEND_DATA (JSON) adds settings (the ACME directory, CAs).
+            # OLLAMA_GATE_LAB_BACKEND_DATA (JSON, below) adds settings (the ACME directory, CAs).
             port = entry["proxy_url"].rsplit(":", 1)[1]
             data["proxy_tls"] = tls
             data["proxy_public_url"] = (f"https://{entry['name']}.lab.test:{port}" if tls == "acme"
                                         else f"https://127.0.0.1:{port}")
-            data.update(json.loads(os.environ.get("OLLAMA_GATE_LAB_BACKEND_DATA") or "{}"))
+        # OLLAMA_GATE_LAB_BACKEND_DATA also without TLS, e.g. {"auth_mode": "basic"}.
+        data.update(json.loads(os.environ.get("OLLAMA_GATE_LAB_BACKEND_DATA") or "{}"))
     return name, data
 
 

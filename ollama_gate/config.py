@@ -135,11 +135,14 @@ def check_inventory(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
                 errors += [f"{name}: {err}" for err in e.errors]
                 continue
             errors += [f"{name}: {err}" for err in auth.mode_of(s).credential_errors(creds, s)]
-            key = bytes.fromhex(secrets.installation_key.reveal()) if secrets.installation_key else b""
+            key = _installation_key(secrets)
             backend_of = ((fleet.gateway_of[name], settings[fleet.gateway_of[name]].gateway_service_credential)
                           if role == "backend" else ("", ""))
-            configs[name] = HostConfig(name, s, creds, role, revoked=revoked, refused=refused, installation_key=key,
-                                       gateway_name=backend_of[0], service_credential=backend_of[1])
+            host_refused = (service_refused(refused, backend_of[1], auth.mode_of(s), key) if role == "backend"
+                            else refused)
+            configs[name] = HostConfig(name, s, creds, role, revoked=revoked, refused=host_refused,
+                                       installation_key=key, gateway_name=backend_of[0],
+                                       service_credential=backend_of[1])
         for gw, members in fleet.pools.items():
             if gw in configs and all(m in configs for m in members):
                 configs[gw], pool_errors = _with_pool(configs[gw], [configs[m] for m in members], data_of,
@@ -177,9 +180,28 @@ def _accepted(secrets: SecretsFile, s: Settings, role: str, services: set[str],
                                    f"'{mode.section}:' in {str(secrets.path)!r} (service credentials "
                                    "of gateways do not count)"])
     if role == "backend":
-        service = gateway.gateway_service_credential
-        creds[service] = secrets.section(s.auth_mode)[service]
+        # Under the name the gateway presents it by (basic: one per value, see
+        # AuthMode.service_name).
+        current = secrets.section(s.auth_mode)[gateway.gateway_service_credential]
+        wire = mode.service_name(current.name, current.reveal(), _installation_key(secrets))
+        creds[wire] = Secret(wire, current.reveal(), current.expires)
     return dict(sorted(creds.items())), revoked
+
+
+def _installation_key(secrets: SecretsFile) -> bytes:
+    return bytes.fromhex(secrets.installation_key.reveal()) if secrets.installation_key else b""
+
+
+def service_refused(refused: Sequence[Secret], service: str, mode, key: bytes) -> tuple[Secret, ...]:
+    """A backend's values that must get 401: ``refused``, and each retired value of its
+    gateway's service credential also under the name the gateway presented it by."""
+    extra = []
+    for old in refused:
+        if old.name == service:
+            wire = mode.service_name(service, old.reveal(), key)
+            if wire != service:
+                extra.append(Secret(wire, old.reveal(), old.expires))
+    return (*refused, *extra)
 
 
 def ensure_service_credentials(fleet: Fleet, settings: Mapping[str, Settings], path: Path) -> list[str]:
@@ -212,7 +234,9 @@ def _with_pool(gateway: HostConfig, backends: list[HostConfig], data_of: Mapping
     first = backends[0].settings
     service_name = s.gateway_service_credential
     value = secrets.section(first.auth_mode)[service_name].reveal()
-    service = Secret(service_name, auth.mode_of(first).authorization(service_name, value))
+    mode = auth.mode_of(first)
+    wire = mode.service_name(service_name, value, _installation_key(secrets))
+    service = Secret(service_name, mode.authorization(wire, value))
     tls = first.proxy_tls != "off"  # plan_fleet: all backends of a gateway or none
     errors: list[str] = []
     members = []
@@ -249,7 +273,7 @@ def access(configs: Mapping[str, HostConfig], secrets: SecretsFile, now: dt.date
         for cfg in configs.values():
             if SECTIONS[cfg.settings.auth_mode] != section:
                 out.append("-")
-            elif name in cfg.credentials:
+            elif name in cfg.credentials or name == cfg.service_credential:
                 out.append("yes")
             elif name in cfg.revoked:
                 out.append("revoked")

@@ -113,41 +113,56 @@ def entry_lines(content: str) -> dict[str, str]:
             if line.strip() and not line.startswith("#") and ":" in line}
 
 
-def with_previous(content: str, service: str, previous_name: str | None, host_lines: Mapping[str, str],
+def with_previous(content: str, previous_name: str | None, host_lines: Mapping[str, str],
                   candidates: Sequence[str]) -> str | None:
     """The credential file a backend holds while its gateway switches to a new service
-    credential: the wanted ``content`` plus, under ``previous_name``, the value the host
-    accepts now for ``service`` (so the gateway's requests with it still get in until the
-    gateway has reloaded with the new one). None when there is nothing to keep: no
-    rotation, a first deploy, a mode that cannot hold two values (``previous_name`` None),
-    or a current value that is none of ``candidates``.
+    credential: the wanted ``content`` plus the line of the value the host accepts now (so
+    the gateway's requests with it still get in until the gateway has reloaded with the new
+    one). None when there is nothing to keep: no rotation, a first deploy, or a current
+    value that is none of ``candidates``.
 
     + content: the wanted file (the final one)
-    + service: the gateway's service credential name
-    + previous_name: where the mode keeps the previous value (``AuthMode.previous_name``)
+    + previous_name: where a value goes whose line name the wanted file already has (bearer:
+      values share the service's name; ``AuthMode.previous_name``), None when it cannot
     + host_lines: name -> ``line_digest`` of each line of the host's file now
-    + candidates: the mode's files of each earlier value of the service credential (its
-      retired values) alone: the lines the host's file may hold for ``service``
+    + candidates: the mode's files of each earlier value of the service credential alone
+      (its retired values, and the current value as an older version named it): the lines
+      the host's file may hold for the service
 
     What is recognised is the digest of a whole line; the line itself is rendered here
     from the secrets file, so no hash is ever read back from the host. A run killed before
     the final file was written left the previous line in place: it is kept again.
     """
-    if previous_name is None:
-        return None
     wanted = entry_lines(content)
-    if service not in wanted:
-        return None
-    lines = [entry_lines(text).get(service) for text in candidates]
-    known = {line_digest(line): line.split(":", 1)[1] for line in lines if line}
-    renamed = {line_digest(f"{previous_name}:{rest}"): rest for rest in known.values()}
-    now = host_lines.get(service)
-    if now is not None and now != line_digest(wanted[service]) and now in known:
-        rest = known[now]
-    elif host_lines.get(previous_name) in renamed:
-        rest = renamed[host_lines[previous_name]]
-    else:
-        return None
-    if rest == wanted[service].split(":", 1)[1]:
-        return None  # the previous value is the wanted one (rotated back)
-    return content + f"{previous_name}:{rest}\n"
+    wanted_digests = {line_digest(line) for line in wanted.values()}
+    for text in candidates:
+        for name, line in entry_lines(text).items():
+            rest = line.split(":", 1)[1]
+            if line_digest(line) in wanted_digests:
+                continue  # wanted as it is (a value rotated back)
+            if host_lines.get(name) == line_digest(line) and name not in wanted:
+                return content + line + "\n"  # a name of its own: kept as it is (basic)
+            if previous_name is None:
+                continue
+            if host_lines.get(name) == line_digest(line) or \
+                    host_lines.get(previous_name) == line_digest(f"{previous_name}:{rest}"):
+                return content + f"{previous_name}:{rest}\n"
+    return None
+
+
+def service_candidates(mode, service: str, refused: Sequence[Secret], credentials: Mapping[str, Secret],
+                       settings, key: bytes) -> list[str]:
+    """``with_previous``'s candidates on a backend: the mode's file of each value of the
+    gateway's service credential ``service`` the host may hold now, alone: its retired
+    values, and its current value under the plain name an older ollama-gate gave it
+    (basic names each value, ``AuthMode.service_name``)."""
+    from .secrets_file import Secret
+
+    values = [old for old in refused if old.name == service]
+    values += [v for n, v in credentials.items() if n == mode.service_name(service, v.reveal(), key)]
+    files = []
+    for value in values:
+        for name in dict.fromkeys((mode.service_name(service, value.reveal(), key), service)):
+            files.append(mode.render_credentials({name: Secret(name, value.reveal(), value.expires)}, settings,
+                                                 key=key))
+    return files

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from typing import TYPE_CHECKING, Hashable, Mapping
 
 from ..credentials import htpasswd_content
@@ -48,10 +50,16 @@ class Basic(AuthMode):
                            key: bytes) -> str:
         return htpasswd_content(credentials, settings.auth_htpasswd_scheme, key)
 
-    def previous_name(self, name: str) -> str | None:
+    def service_name(self, name: str, value: str, key: bytes = b"") -> str:
         # nginx's auth_basic takes the FIRST line of the user's name and checks only that
-        # one: a user name cannot have two passwords at once.
-        return None
+        # one: a user name cannot have two passwords at once. So each value of a gateway's
+        # service credential has a user name of its own, "<name>.<8 hex>": an HMAC under the
+        # installation key (nothing to learn about the value from it), the same on every
+        # render. A backend then holds the previous value on its own line while its gateway
+        # switches (credentials.with_previous).
+        tag = hmac.new(key, "\0".join(("ollama-gate service user", name, value)).encode("utf-8"),
+                       hashlib.sha256).hexdigest()[:8]
+        return f"{name}.{tag}"
 
     def authorization(self, name: str, value: str) -> str:
         return "Basic " + base64.b64encode(f"{name}:{value}".encode("utf-8")).decode("ascii")

@@ -100,11 +100,18 @@ class AuthMode:
         or None. Only a mode whose proxy enforces expiry by itself writes one."""
         return {name: None for name in credentials}
 
+    def service_name(self, name: str, value: str, key: bytes = b"") -> str:
+        """The name under which a gateway presents its service credential ``name`` (with
+        ``value``) and a backend's credential file holds it. A mode that finds a line by
+        name first gives each value a name of its own, so that a backend can accept a
+        previous value beside the new one while the gateway switches (``key``: the
+        installation key)."""
+        return name
+
     def previous_name(self, name: str) -> str | None:
-        """The name under which a backend's credential file keeps the previous value of its
-        gateway's service credential ``name`` while the gateway switches to the new one
-        (rotation without a refused request), or None when the mode cannot hold two values
-        for one credential."""
+        """Where a backend's credential file keeps the previous value of a service
+        credential whose values share the name ``name`` (see ``service_name``), or None
+        when two values of one name cannot both be accepted."""
         return None
 
     # --- Probes --------------------------------------------------------------------------

@@ -283,6 +283,23 @@ def proxy_loaded(container: str, conf_dir: str, stack_dir: str, changed_by: Sequ
     yield reload_command(container, conf_dir, stack_dir)
 
 
+# The proxy's workers as the host sees them: children of the container's nginx master
+# titled exactly "nginx: worker process" (one told to quit is "... is shutting down" and
+# takes no new connection). `nginx -s reload` only signals the master, which then starts
+# new workers and tells the old ones to quit; the reload is done when none of the old
+# workers takes requests any more. Until then a request could still be served with the
+# config before the reload: a gateway's old credential for its backends, say, which the
+# backends drop right after its reload.
+_WORKERS = ("m=$(docker inspect -f '{{{{.State.Pid}}}}' {container} 2>/dev/null); og_workers() {{ "
+            "for p in /proc/[0-9]*; do read -r _ _ _ pp _ < $p/stat 2>/dev/null || continue; "
+            "[ \"$pp\" = \"$m\" ] && [ \"$(tr -d '\\000' < $p/cmdline 2>/dev/null)\" = 'nginx: worker process' ] "
+            "&& echo ${{p#/proc/}}; done; }}")
+# Bounded: 10 s at most (a worker title that never changes must not hold the run).
+_OLD_WORKERS_GONE = ("i=0; while [ $i -lt 100 ]; do now=\" $(echo $(og_workers)) \"; left=; "
+                     "for p in $old; do case \"$now\" in *\" $p \"*) left=1;; esac; done; "
+                     "[ -z \"$left\" ] && break; sleep 0.1; i=$((i+1)); done; true")
+
+
 def reload_command(container: str, conf_dir: str, stack_dir: str) -> str:
     """Shell: ``nginx -t`` in the running proxy, then reload and record what it loaded; on
     failure put back what this run replaced and say what really failed."""
@@ -310,7 +327,9 @@ def reload_command(container: str, conf_dir: str, stack_dir: str) -> str:
         f"if ! out=$(docker exec {c} nginx -t 2>&1); then {restore}"
         "echo \"nginx -t refused the new proxy config: $(printf '%s' \"$out\" | grep -m1 -E 'emerg|error|fail'); "
         "the previous config$put was put back, the proxy not reloaded\" >&2; exit 1; fi; "
-        f"docker exec {c} nginx -s reload && rm -f {d}/*{PREVIOUS} {t}/*{PREVIOUS} {compose_file}{PREVIOUS} && "
+        f"{_WORKERS.format(container=c)}; old=$(og_workers); "
+        f"docker exec {c} nginx -s reload && {{ {_OLD_WORKERS_GONE}; }} && "
+        f"rm -f {d}/*{PREVIOUS} {t}/*{PREVIOUS} {compose_file}{PREVIOUS} && "
         f"{config_digest_command(stack_dir)} > {record}.new && mv -f {record}.new {record}"
     )
 

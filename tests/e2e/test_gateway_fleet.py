@@ -174,54 +174,94 @@ def test_failover_while_a_backends_ollama_is_stopped_and_started(fleet):
     assert served_by_victim() > at_start
 
 
+BASIC_BACKENDS = {"OLLAMA_GATE_LAB_BACKEND_DATA": json.dumps({"auth_mode": "basic"})}
+
+
+def rotate_under_load(state, copy, env, header, credential_file):
+    """`rotate ollama-gate-gateway` on the secrets copy + rerun while two clients ask the
+    gateway back to back (bounded: 240 s, 20,000 requests). ``header(value)``: the
+    Authorization a backend takes for a value; ``credential_file``: the backends' file."""
+    from ollama_gate.secrets_file import load_secrets
+    from tests.e2e.helpers import RequestLoop, cli
+
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    backends = [state["hosts"][i] for i in index_of(state, "backend")]
+    secrets = load_secrets(copy)
+    old = (secrets.keys.get(FLEET_BACKEND) or secrets.users[FLEET_BACKEND]).reveal()
+    new = cli(copy, "rotate", FLEET_BACKEND)
+    assert new and new != old
+    targets = [(f"client {i}", gw["proxy_url"] + "/api/tags", client_header(state)) for i in (1, 2)]
+    with RequestLoop(targets, max_seconds=240) as loop:
+        time.sleep(1)
+        rotated = deploy("-vvv", secrets=copy, env=env)
+        time.sleep(1)
+    assert rotated.returncode == 0, rotated.output[-4000:]
+    # At the highest verbosity, neither value (nor its header) is in pyinfra's output.
+    for value in (old, new, header(old).split()[1], header(new).split()[1]):
+        assert value not in rotated.output
+    print(f"\nservice credential rotated under load: {loop.total} requests through the gateway, "
+          f"{len(loop.failures)} failed {loop.failures[:10]}")
+    assert loop.total >= 50 and loop.failures == []
+    n = len(backends)
+    assert rotated.changed() == {
+        "Write the credential file of the auth mode (names only in output, never values).": n,
+        "Write the gateway's credential for its backends (never shown).": 1,
+        "Reload the proxy unless it has loaded the config on disk (nginx -t first).": 1,
+        "Write the credential file without the gateway's previous credential (once the gateway switched).": n,
+    }, rotated.changed()
+    for b in backends:
+        url = b["proxy_url"] + "/api/tags"
+        assert call(url, header(old))[0] == 401  # gone at every backend
+        assert call(url, header(new))[0] == 200
+        names = ssh(state, state["hosts"].index(b), f"grep -v '^#' /opt/ollama-gate/auth/{credential_file} | cut -d: -f1")
+        assert len(names.stdout.split()) == 1  # the previous value is gone
+    rerun = deploy(secrets=copy, env=env)
+    assert rerun.returncode == 0, rerun.output[-4000:]
+    assert rerun.changed() == {}, rerun.changed()
+
+
 def test_rotating_the_service_credential_refuses_no_request(fleet, tmp_path):
     """`rotate ollama-gate-gateway` + rerun under load: the backends accept the new value
     beside the old one, the gateway switches at its reload, then the backends drop the old
     value. Clients of the gateway see no failed request; the old value gets 401 after."""
     import shutil
 
-    from tests.e2e.helpers import RequestLoop, cli
-
     state = fleet["lab"]
-    gw = state["hosts"][index_of(state, "gateway")[0]]
-    backends = [state["hosts"][i] for i in index_of(state, "backend")]
     copy = tmp_path / "secrets.yml"
     shutil.copy(state["secrets_file"], copy)
-    old = secret(state, FLEET_BACKEND)
-    new = cli(copy, "rotate", FLEET_BACKEND)
-    assert new and new != old
-    client = client_header(state)
     try:
-        # Two clients asking the gateway back to back (bounded: 240 s, 20,000 requests).
-        targets = [(f"client {i}", gw["proxy_url"] + "/api/tags", client) for i in (1, 2)]
-        with RequestLoop(targets, max_seconds=240) as loop:
-            time.sleep(1)
-            rotated = deploy("-vvv", secrets=copy)
-            time.sleep(1)
-        assert rotated.returncode == 0, rotated.output[-4000:]
-        # At the highest verbosity, neither value (nor its header) is in pyinfra's output.
-        assert old not in rotated.output and new not in rotated.output
-        print(f"\nservice credential rotated under load: {loop.total} requests through the gateway, "
-              f"{len(loop.failures)} failed {loop.failures[:10]}")
-        assert loop.total >= 50 and loop.failures == []
-        n = len(backends)
-        assert rotated.changed() == {
-            "Write the credential file of the auth mode (names only in output, never values).": n,
-            "Write the gateway's credential for its backends (never shown).": 1,
-            "Reload the proxy unless it has loaded the config on disk (nginx -t first).": 1,
-            "Write the credential file without the gateway's previous credential (once the gateway switched).": n,
-        }, rotated.changed()
-        for b in backends:
-            url = b["proxy_url"] + "/api/tags"
-            assert call(url, "Bearer " + old)[0] == 401  # gone at every backend
-            assert call(url, "Bearer " + new)[0] == 200
-            names = ssh(state, state["hosts"].index(b), "grep -v '^#' /opt/ollama-gate/auth/keys.sha256 | cut -d: -f1")
-            assert names.stdout.split() == [FLEET_BACKEND]  # the previous value is gone
-        rerun = deploy(secrets=copy)
-        assert rerun.returncode == 0, rerun.output[-4000:]
-        assert rerun.changed() == {}, rerun.changed()
+        rotate_under_load(state, copy, {}, lambda value: "Bearer " + value, "keys.sha256")
     finally:
         restored = deploy()  # the lab's own secrets again (the old value back, at once)
+        assert restored.returncode == 0, restored.output[-4000:]
+
+
+def test_basic_backends_rotate_the_service_credential_without_a_refused_request_too(fleet, tmp_path):
+    """Basic backends: each value of the service credential has a user name of its own
+    (nginx checks one line per user name), so the old one stands beside the new one."""
+    import shutil
+
+    from ollama_gate import auth
+    from ollama_gate.secrets_file import load_secrets
+    from tests.e2e.helpers import cli
+
+    state = fleet["lab"]
+    copy = tmp_path / "secrets.yml"
+    shutil.copy(state["secrets_file"], copy)
+    cli(copy, "remove", FLEET_BACKEND)  # the deploy makes it again, under users:
+    basic = auth.mode("basic")
+
+    def header(value):
+        key = bytes.fromhex(load_secrets(copy).installation_key.reveal())
+        return basic.authorization(basic.service_name(FLEET_BACKEND, value, key), value)
+
+    try:
+        switched = deploy(secrets=copy, env=BASIC_BACKENDS)
+        assert switched.returncode == 0, switched.output[-4000:]
+        assert FLEET_BACKEND in (load_secrets(copy).users or {})
+        rotate_under_load(state, copy, BASIC_BACKENDS, header, "htpasswd")
+    finally:
+        restored = deploy()  # bearer backends and the lab's own secrets again
         assert restored.returncode == 0, restored.output[-4000:]
 
 

@@ -239,3 +239,35 @@ def test_a_replaced_certificate_is_trusted_only_in_the_transitional_bundle(secre
     # Nothing replaced (every other run): the two are the same file, so the second write changes nothing.
     monkeypatch.setattr(tls, "REPLACED", {})
     assert backend_trust_bundle(pool, executing=True, transitional=True) == final
+
+
+def test_basic_backends_know_the_service_credential_by_a_user_name_of_its_value(secrets_path, tmp_path):
+    import base64
+
+    from ollama_gate import auth
+    from ollama_gate.config import check_inventory
+    from ollama_gate.secrets_file import rotate
+
+    fleet = [(n, dict(d, auth_mode="basic") if n in ("gpu1", "gpu2") else d) for n, d in FLEET]
+    check_hosts(fleet, tmp_path, secrets_path, groups=GROUPS)  # makes the service password
+    old = load_secrets(secrets_path).users["ollama-gate-gateway"].reveal()
+    rotate(secrets_path, "ollama-gate-gateway")
+    checked = check_inventory(fleet, tmp_path, secrets_path, groups=GROUPS)
+    configs, secrets = checked.configs, load_secrets(secrets_path)
+    new = secrets.users["ollama-gate-gateway"].reveal()
+    key = bytes.fromhex(secrets.installation_key.reveal())
+    basic = auth.mode("basic")
+    wire = basic.service_name("ollama-gate-gateway", new, key)
+    assert wire.startswith("ollama-gate-gateway.") and wire != basic.service_name("ollama-gate-gateway", old, key)
+    assert list(configs["gpu1"].credentials) == [wire] and configs["gpu1"].credentials[wire].reveal() == new
+    header = configs["gw"].gateway.service.reveal()
+    assert base64.b64decode(header.split()[1]).decode() == f"{wire}:{new}"
+    assert configs["gw"].gateway.service.name == "ollama-gate-gateway"  # messages name the secrets entry
+    # The old value must get 401 under both names it was ever presented by.
+    refused = {(r.name, r.reveal()) for r in configs["gpu1"].refused if r.reveal() == old}
+    assert refused == {("ollama-gate-gateway", old), (basic.service_name("ollama-gate-gateway", old, key), old)}
+    assert configs["gpu1"].service_credential == "ollama-gate-gateway" and configs["gpu1"].gateway_name == "gw"
+    # The access matrix still shows it accepted by the backends, with no "assigned to no host".
+    row = next(line for line in checked.matrix if line.strip().startswith("ollama-gate-gateway "))
+    assert row.split()[-4:] == ["-", "yes", "yes", "-"]
+    assert not any("'ollama-gate-gateway'" in w and "no host" in w for w in checked.warnings)

@@ -161,3 +161,28 @@ def test_tls_backends_are_asked_by_name_against_the_gateways_bundle_never_insecu
     assert fake.asked[0][0] == ["GET https://gpu1.lan:8443/api/tags"]
     assert 'cacert = "/opt/b.pem"' in seen[0] and 'resolve = "gpu1.lan:8443:10.0.0.11"' in seen[0]
     assert "insecure" not in seen[0]
+
+
+def test_the_reload_returns_once_the_old_workers_take_no_request(tmp_path):
+    """The old workers are listed before the reload and waited for after it (bounded),
+    before the record says the proxy loaded the disk: a step after the reload (a backend
+    dropping the gateway's previous credential) never meets a request of an old worker."""
+    import subprocess
+
+    from ollama_gate.operations.stack import _OLD_WORKERS_GONE, _WORKERS, reload_command
+
+    command = reload_command("ollama-gate-proxy", "/opt/ollama-gate/proxy", "/opt/ollama-gate")
+    listed, reload_at = command.index("old=$(og_workers)"), command.index("nginx -s reload")
+    assert listed < reload_at < command.index(_OLD_WORKERS_GONE) < command.index(".proxy-loaded.new")
+    # The wait itself, in a real shell, with og_workers answering from a file: it ends when
+    # no old worker is left.
+    workers = tmp_path / "workers"
+    script = (f"og_workers() {{ cat {workers}; }}; old='11 12'; "
+              f"( sleep 0.3; echo '13 14' > {workers} ) & {_OLD_WORKERS_GONE}; echo rounds=$i")
+    workers.write_text("11 12\n")
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30).stdout
+    rounds = int(out.strip().split("=")[1])
+    assert 1 <= rounds < 20, out
+    # Bounded: 100 rounds of 0.1 s when an old worker never goes (not waited for here).
+    assert "while [ $i -lt 100 ]" in _OLD_WORKERS_GONE and "sleep 0.1" in _OLD_WORKERS_GONE
+    assert "docker inspect -f '{{.State.Pid}}' ollama-gate-proxy" in _WORKERS.format(container="ollama-gate-proxy")
