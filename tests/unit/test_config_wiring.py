@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 
+from ollama_gate import auth
 from ollama_gate.config import check_hosts, check_inventory
 from ollama_gate.gateway import Backend, Pool
 from ollama_gate.secrets_file import load_secrets
@@ -40,7 +41,9 @@ def errors_of(*args, **kwargs) -> list[str]:
 
 def test_a_one_backend_gateway_is_wired_from_its_settings(tmp_path):
     """Pool values from the gateway's own settings (not the Pool defaults), the address of
-    a backend pyinfra knows only by name, a Basic service header carrying the name."""
+    a backend pyinfra knows only by name, a Basic service header carrying the user name of
+    that value (auth.basic service_name: one user name per value, so a rotation can keep the
+    previous one beside it)."""
     path = write(tmp_path, f"users:\n  alice: {ALICE}\nkeys:\n  ci: {CI}\n")
     hosts = [("gw", {"auth_mode": "bearer", "gateway_backends": ["gpu1"], "gateway_max_fails": 3,
                      "gateway_fail_timeout": 30, "gateway_connect_timeout": 7}),
@@ -53,12 +56,14 @@ def test_a_one_backend_gateway_is_wired_from_its_settings(tmp_path):
     gw, gpu1 = configs["gw"], configs["gpu1"]
     assert gw.gateway.pool == Pool(backends=(Backend("gpu1", "gpu1:8880", 2),), max_fails=3, fail_timeout=30,
                                    connect_timeout=7)
+    user = auth.mode("basic").service_name("ollama-gate-gateway", value, bytes.fromhex(
+        secrets.installation_key.reveal()))
+    assert user.startswith("ollama-gate-gateway.")
     assert gw.gateway.service.name == "ollama-gate-gateway"
-    assert gw.gateway.service.reveal() == "Basic " + base64.b64encode(
-        f"ollama-gate-gateway:{value}".encode()).decode()
+    assert gw.gateway.service.reveal() == "Basic " + base64.b64encode(f"{user}:{value}".encode()).decode()
     assert gw.gateway.backends == (gpu1,)
     assert (gw.role, gpu1.role) == ("gateway", "backend")
-    assert {n: s.reveal() for n, s in gpu1.credentials.items()} == {"ollama-gate-gateway": value}
+    assert {n: s.reveal() for n, s in gpu1.credentials.items()} == {user: value}
     assert list(gw.credentials) == ["ci"]
 
 
@@ -74,7 +79,10 @@ def test_service_credentials_are_made_for_every_gateway_under_the_hosts_own_mini
     configs = check_hosts(hosts, tmp_path, path, groups={"gw-a": ["gateway"], "gw-b": ["gateway"]})
     users = load_secrets(path, 12).users
     assert sorted(users) == ["alice", "svc-a", "svc-b"] and users["svc-a"].reveal() == "Hm4tQw9Zr2Lk7V"
-    assert list(configs["a1"].credentials) == ["svc-a"] and list(configs["b1"].credentials) == ["svc-b"]
+    # Basic backends know each value by a user name of its own: "<name>.<8 hex>".
+    assert [n.split(".")[0] for n in configs["a1"].credentials] == ["svc-a"]
+    assert [n.split(".")[0] for n in configs["b1"].credentials] == ["svc-b"]
+    assert configs["a1"].credentials[next(iter(configs["a1"].credentials))].reveal() == "Hm4tQw9Zr2Lk7V"
     assert list(configs["gw-a"].credentials) == ["alice"]
 
 
