@@ -236,6 +236,39 @@ def test_rotating_the_service_credential_refuses_no_request(fleet, tmp_path):
         assert restored.returncode == 0, restored.output[-4000:]
 
 
+def test_rotating_a_client_of_the_gateway_changes_only_the_gateways_credential_file(fleet, tmp_path):
+    """A client credential of the gateway rotated + rerun: one file on the gateway, no
+    reload, no backend touched (their service credential keeps answering throughout);
+    the old value gets 401 at the gateway, the new one 200."""
+    import shutil
+
+    from tests.e2e.helpers import RequestLoop, cli
+
+    state = fleet["lab"]
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    name = gw["credentials"][0]["name"]
+    copy = tmp_path / "secrets.yml"
+    shutil.copy(state["secrets_file"], copy)
+    old_header = client_header(state)
+    new = cli(copy, "rotate", name)
+    new_header = "Basic " + base64.b64encode(f"{name}:{new}".encode()).decode()
+    service = "Bearer " + secret(state, FLEET_BACKEND)
+    try:
+        targets = [(b["name"], b["proxy_url"] + "/api/tags", service)
+                   for b in (state["hosts"][i] for i in index_of(state, "backend"))]
+        with RequestLoop(targets, max_seconds=240) as loop:
+            rotated = deploy(secrets=copy)
+        assert rotated.returncode == 0, rotated.output[-4000:]
+        assert loop.total >= 20 and loop.failures == []
+        assert rotated.changed() == {
+            "Write the credential file of the auth mode (names only in output, never values).": 1}, rotated.changed()
+        assert call(gw["proxy_url"] + "/api/tags", old_header)[0] == 401
+        assert call(gw["proxy_url"] + "/api/tags", new_header)[0] == 200
+    finally:
+        restored = deploy()
+        assert restored.returncode == 0, restored.output[-4000:]
+
+
 def test_basic_backends_rotate_the_service_credential_without_a_refused_request_too(fleet, tmp_path):
     """Basic backends: each value of the service credential has a user name of its own
     (nginx checks one line per user name), so the old one stands beside the new one."""
