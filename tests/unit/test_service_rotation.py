@@ -133,3 +133,15 @@ def test_basic_hosts_of_an_older_version_keep_the_plain_user_name_while_the_gate
     plain = basic_file(plain=NEW)  # the same value, under the name every value had before
     text = with_previous(wanted, None, digests(plain), basic_candidates(NEW))
     assert set(entry_lines(text)) == {auth.mode("basic").service_name(SERVICE, NEW, BASIC_KEY), SERVICE}
+
+
+def test_an_expiring_service_key_keeps_digest_and_expiry_and_is_not_doubled_when_rotated_back():
+    until = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    old = Secret(SERVICE, OLD, until)
+    old_line = entry_lines(keys_content({SERVICE: old}))[SERVICE]
+    text = with_previous(keys(ollama_gate_gateway=NEW), BEARER_PREVIOUS, digests(keys_content({SERVICE: old})),
+                         [keys_content({SERVICE: old})])
+    assert entry_lines(text)[f"{SERVICE}.previous"] == f"{SERVICE}.previous:{old_line.split(':', 1)[1]}"
+    # Rotated back to that value while the host still keeps it under the previous name.
+    host = digests(keys_content({SERVICE: Secret(SERVICE, NEW)}) + entry_lines(text)[f"{SERVICE}.previous"] + "\n")
+    assert with_previous(keys_content({SERVICE: old}), BEARER_PREVIOUS, host, [keys_content({SERVICE: old})]) is None
