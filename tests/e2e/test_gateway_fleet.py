@@ -236,6 +236,55 @@ def test_rotating_the_service_credential_refuses_no_request(fleet, tmp_path):
         assert restored.returncode == 0, restored.output[-4000:]
 
 
+def test_a_rotation_killed_before_the_gateway_switched_is_finished_by_the_rerun(fleet, tmp_path, monkeypatch):
+    """Fault: the rotating deploy is killed after the backends took both values and before
+    the gateway reloaded. Both values stay accepted meanwhile (no request refused); the
+    rerun switches the gateway, then drops the old value; the next rerun changes nothing."""
+    import shutil
+
+    from tests.e2e.helpers import RequestLoop, cli
+    from tests.e2e.test_converge import killed_deploy
+
+    state = fleet["lab"]
+    gw = state["hosts"][index_of(state, "gateway")[0]]
+    backends = [state["hosts"][i] for i in index_of(state, "backend")]
+    copy = tmp_path / "secrets.yml"
+    shutil.copy(state["secrets_file"], copy)
+    old = secret(state, FLEET_BACKEND)
+    new = cli(copy, "rotate", FLEET_BACKEND)
+    monkeypatch.setenv("OLLAMA_GATE_LAB_SECRETS", str(copy))
+
+    def service_lines(b):
+        out = ssh(state, state["hosts"].index(b), "grep -v '^#' /opt/ollama-gate/auth/keys.sha256 | cut -d: -f1")
+        return sorted(out.stdout.split())
+
+    try:
+        targets = [(f"client {i}", gw["proxy_url"] + "/api/tags", client_header(state)) for i in (1, 2)]
+        with RequestLoop(targets, max_seconds=240) as loop:
+            killed_deploy("Starting operation: Wait until every backend accepts the gateway's credential")
+            # The fault: every backend holds both values, the gateway still sends the old one.
+            for b in backends:
+                assert service_lines(b) == [FLEET_BACKEND, f"{FLEET_BACKEND}.previous"]
+                assert call(b["proxy_url"] + "/api/tags", "Bearer " + old)[0] == 200
+            time.sleep(2)
+            rerun = deploy(secrets=copy)
+            time.sleep(1)
+        assert rerun.returncode == 0, rerun.output[-4000:]
+        print(f"\nrotation killed, then rerun: {loop.total} requests through the gateway, "
+              f"{len(loop.failures)} failed {loop.failures[:10]}")
+        assert loop.total >= 50 and loop.failures == []
+        for b in backends:
+            assert service_lines(b) == [FLEET_BACKEND]
+            assert call(b["proxy_url"] + "/api/tags", "Bearer " + old)[0] == 401
+            assert call(b["proxy_url"] + "/api/tags", "Bearer " + new)[0] == 200
+        again = deploy(secrets=copy)
+        assert again.returncode == 0 and again.changed() == {}, again.changed()
+    finally:
+        monkeypatch.delenv("OLLAMA_GATE_LAB_SECRETS")
+        restored = deploy()
+        assert restored.returncode == 0, restored.output[-4000:]
+
+
 def test_rotating_a_client_of_the_gateway_changes_only_the_gateways_credential_file(fleet, tmp_path):
     """A client credential of the gateway rotated + rerun: one file on the gateway, no
     reload, no backend touched (their service credential keeps answering throughout);
