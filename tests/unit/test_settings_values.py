@@ -87,6 +87,7 @@ def test_acme_names_a_ca_cannot_validate(name, tmp_path):
     ("http://192.0.2.10:8880/", "192.0.2.10", 8880),
     ("https://[2001:db8::1]", "2001:db8::1", 443),
     ("https://[2001:db8::1]:8443", "2001:db8::1", 8443),
+    ("https://10X", "10X", 443),  # a host name that ends in letters after digits has no port
 ])
 def test_public_host_and_port_of_a_url(url, host, port):
     s = Settings(proxy_public_url=url)
@@ -146,3 +147,13 @@ def test_a_relative_archive_dir_is_read_beside_the_inventory(tmp_path, monkeypat
         f"images_archive_dir: images_source is 'archive' but "
         f"{str(archive / archive_filename(Settings().images_nginx))!r} (docker save {Settings().images_nginx}) "
         "does not exist"]
+
+
+def test_the_gateways_backend_ca_is_a_local_file_beside_the_inventory(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    assert errors_of({"gateway_backend_ca": "tls/backends.pem"}, tmp_path) == [
+        f"gateway_backend_ca: no such local file {str(tmp_path / 'tls/backends.pem')!r}"]
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "backends.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert settings_from_data({"gateway_backend_ca": "tls/backends.pem"}, tmp_path).gateway_backend_ca == \
+        "tls/backends.pem"
