@@ -145,3 +145,24 @@ def test_an_expiring_service_key_keeps_digest_and_expiry_and_is_not_doubled_when
     # Rotated back to that value while the host still keeps it under the previous name.
     host = digests(keys_content({SERVICE: Secret(SERVICE, NEW)}) + entry_lines(text)[f"{SERVICE}.previous"] + "\n")
     assert with_previous(keys_content({SERVICE: old}), BEARER_PREVIOUS, host, [keys_content({SERVICE: old})]) is None
+
+
+def test_basic_service_user_names_are_the_same_in_every_version():
+    # A changed derivation would rename the gateway's user on every backend after an
+    # upgrade, and the value the backends hold now would no longer be recognised.
+    basic = auth.mode("basic")
+    assert basic.service_name(SERVICE, OLD, bytes(range(32))) == f"{SERVICE}.1853c98c"
+    assert basic.service_name(SERVICE, NEW, bytes(range(32))) == f"{SERVICE}.9505f9ec"
+
+
+def test_bearer_candidates_are_each_value_of_the_service_credential_alone_with_its_expiry():
+    from types import SimpleNamespace
+
+    from ollama_gate.credentials import service_candidates
+
+    until = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    current = Secret(SERVICE, NEW, until)
+    files = service_candidates(auth.mode("bearer"), SERVICE, [Secret(SERVICE, OLD), Secret("ci", OLDER)],
+                               {SERVICE: current, "ci": CI}, SimpleNamespace(), b"k" * 32)
+    assert files == [keys_content({SERVICE: Secret(SERVICE, OLD)}), keys_content({SERVICE: current})]
+    assert files[1].endswith(f":{int(until.timestamp())}\n")
