@@ -52,6 +52,8 @@ snapshot.declare(
     credential_file=cred_path if mode.reuses_current_file else "", lock_wait=snapshot.lock_wait(),
     cert_name=tls_module.cert_name(s),
     credential_lines=cred_path if cfg.role == "backend" else "",
+    # The certificate a self-signed or ACME stack starts from, and the name it is made for.
+    tls_cert=lay.tls_cert if s.proxy_tls in ("self-signed", "acme") else "", fqdn=s.proxy_tls == "self-signed",
 )
 
 # --- Preflight: stop before changing anything ------------------------------------------

@@ -19,7 +19,7 @@ from .images import DockerImageRefs
 from .models import OllamaModels
 from .stack import ComposeStack, CredentialFileContents, PortHolders, StackFiles
 from .system import FileDigests, InstalledPackages
-from .tls import CertbotLineage
+from .tls import CertbotLineage, Certificate, Fqdn
 
 class MemoryTotal(FactBase[int | None]):
     """
@@ -192,13 +192,16 @@ class ProxyLoaded(FactBase[ProxyRuntime]):
 # Facts HostState gathers whose command needs Docker: without it their section is empty
 # and they take their default, as pyinfra does for a fact whose command is missing.
 _NEEDS_DOCKER = (DockerImageRefs, OllamaModels)
+# Likewise for openssl (Certificate's requires_command).
+_NEEDS_OPENSSL = (Certificate,)
 SECTION_MARK = "__OLLAMA_GATE_SECTION__"
 
 
 def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: str,
                      ollama_container: str, packages: list | tuple = (), paths: list | tuple = (),
                      credential_file: str = "", lock_wait: int = 120,
-                     cert_name: str = "", credential_lines: str = "") -> list[tuple[str, type, dict]]:
+                     cert_name: str = "", credential_lines: str = "", tls_cert: str = "",
+                     fqdn: bool = False) -> list[tuple[str, type, dict]]:
     """(section, fact class, its arguments) of every fact HostState answers, lock first.
     ``cert_name``: certbot's lineage of the stack (asked in every TLS mode: acme keeps it
     valid, the others remove one an earlier acme deploy left). ``credential_lines``: a
@@ -218,6 +221,11 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
     ]
     if cert_name:
         parts.append(("certbot", CertbotLineage, {"cert_name": cert_name}))
+    if tls_cert:
+        # The proxy's certificate as the TLS operation finds it (it makes it when needed).
+        parts.append(("certificate", Certificate, {"path": tls_cert}))
+    if fqdn:
+        parts.append(("fqdn", Fqdn, {}))
     if credential_file:
         parts.append(("credentials", CredentialFileContents, {"path": credential_file}))
     if credential_lines:
@@ -270,6 +278,8 @@ class HostState(FactBase[dict]):
             command = cls().command(**args)
             if cls in _NEEDS_DOCKER:
                 command = f"if command -v docker >/dev/null 2>&1; then {command}; fi"
+            if cls in _NEEDS_OPENSSL:
+                command = f"if command -v openssl >/dev/null 2>&1; then {command}; fi"
             if cls is HostLock:
                 script.append(f"echo '{SECTION_MARK} {section}'; {{ {command}; }}")
                 # Another run holds the host: read nothing (it may be changing everything).
@@ -310,4 +320,5 @@ class HostState(FactBase[dict]):
 
 
 SECTIONS = {section: cls for section, cls, _ in host_state_parts("/", "p", 1, "c", "c", credential_file="/f",
-                                                                 cert_name="n", credential_lines="/f")}
+                                                                 cert_name="n", credential_lines="/f",
+                                                                 tls_cert="/c", fqdn=True)}

@@ -44,14 +44,15 @@ def self_signed(tls_dir: str, stack_dir: str, names: Sequence[str], with_fqdn: b
                         stack_dir="/opt/ollama-gate", names=["DNS:gpu1.example.com", "IP:192.0.2.10"])
     """
     names = list(names)
+    # Both from the run's one read: nothing before this operation writes the certificate.
     if with_fqdn:
-        fqdn = (host.get_fact(Fqdn) or "").rstrip(".")
+        fqdn = (known(Fqdn) or "").rstrip(".")
         if fqdn and san_entry(fqdn) not in names:
             names.append(san_entry(fqdn))
     files = known(StackFiles, stack_dir=stack_dir)
     cert_path, key_path = f"{tls_dir}/{TLS_CERT_FILENAME}", f"{tls_dir}/{TLS_KEY_FILENAME}"
     have_key = key_path in files
-    cert = host.get_fact(Certificate, path=cert_path) if cert_path in files else None
+    cert = known(Certificate, path=cert_path) if cert_path in files else None
     if cert is not None and have_key:
         if keep_any:
             host.noop("a certificate is already in place")

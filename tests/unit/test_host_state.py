@@ -158,3 +158,20 @@ def test_a_buffer_cut_short_or_never_written_fails_the_read_naming_it(tmp_path):
     assert out.stderr.strip() == "the answers of packages images could not be buffered in /run/lock"
     # What was read is still printed (the read fails as a whole: nothing is taken from it).
     assert f"{SECTION_MARK} memory" in out.stdout
+
+
+def test_the_tls_operations_certificate_and_fqdn_are_answered_by_the_one_read(monkeypatch):
+    from ollama_gate.facts.tls import Certificate, Fqdn
+
+    fake = FakeHost("h1")
+    monkeypatch.setattr(snapshot, "host", fake)
+    monkeypatch.setattr(snapshot, "_read", lambda args: {"lock": {"held": True}, "certificate": None,
+                                                         "fqdn": "gpu1.example.com"})
+    snapshot.declare(**ARGS, tls_cert="/opt/ollama-gate/tls/cert.pem", fqdn=True)
+    assert snapshot.known(Certificate, path="/opt/ollama-gate/tls/cert.pem") is None
+    assert snapshot.known(Fqdn) == "gpu1.example.com" and fake.asked == []
+    command = HostState().command(**ARGS, tls_cert="/opt/ollama-gate/tls/cert.pem", fqdn=True)
+    # Without openssl the certificate is unknown (None), as pyinfra answers a fact whose command is missing.
+    assert "if command -v openssl >/dev/null 2>&1; then if [ -f /opt/ollama-gate/tls/cert.pem ]" in command
+    assert "> $t/certificate" in command and "> $t/fqdn" in command
+    assert "$t/certificate" not in HostState().command(**ARGS)
