@@ -50,7 +50,7 @@ class Basic(AuthMode):
                            key: bytes) -> str:
         return htpasswd_content(credentials, settings.auth_htpasswd_scheme, key)
 
-    def service_name(self, name: str, value: str, key: bytes = b"") -> str:
+    def service_name(self, name: str, value: str, key: bytes) -> str:
         # nginx's auth_basic takes the FIRST line of the user's name and checks only that
         # one: a user name cannot have two passwords at once. So each value of a gateway's
         # service credential has a user name of its own, "<name>.<8 hex>": an HMAC under the

@@ -100,7 +100,7 @@ class AuthMode:
         or None. Only a mode whose proxy enforces expiry by itself writes one."""
         return {name: None for name in credentials}
 
-    def service_name(self, name: str, value: str, key: bytes = b"") -> str:
+    def service_name(self, name: str, value: str, key: bytes) -> str:
         """The name under which a gateway presents its service credential ``name`` (with
         ``value``) and a backend's credential file holds it. A mode that finds a line by
         name first gives each value a name of its own, so that a backend can accept a
