@@ -204,7 +204,8 @@ def reset_survivors(project: Path, functions=()) -> int:
         codes = data["exit_code_by_key"]
         for key, code in codes.items():
             if code is not None and status_of(code) not in DETECTED and (
-                    not functions or any(w in f"{meta.name}::{function_of(key)}" for w in functions)):
+                    not functions or any(w in f"{meta.relative_to(project / 'mutants').as_posix()}::{function_of(key)}"
+                                           for w in functions)):
                 codes[key] = None
                 count += 1
         meta.write_text(json.dumps(data))
