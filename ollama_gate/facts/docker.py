@@ -27,7 +27,8 @@ DOCKER_HOST_COMMAND = (
     "systemctl show -p ActiveState -p UnitFileState docker.service 2>/dev/null "
     "| sed -n 's/^ActiveState=/service_active=/p; s/^UnitFileState=/service_enabled=/p'; "
     'echo "docker_group=$(getent group docker 2>/dev/null)"; '
-    "echo \"daemon_json=$(sha256sum < /etc/docker/daemon.json 2>/dev/null | cut -d' ' -f1)\"; "
+    # In braces: the redirect's own "cannot open" (no file: the usual case) is not printed.
+    "echo \"daemon_json=$({ sha256sum < /etc/docker/daemon.json; } 2>/dev/null | cut -d' ' -f1)\"; "
     'echo "daemon_json_present=$(test -e /etc/docker/daemon.json && echo yes)" || true'
 )
 
