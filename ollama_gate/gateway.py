@@ -178,7 +178,8 @@ def _hostname(value: str) -> bool:
         return False
     except ValueError:
         pass
-    return 0 < len(value) <= 253 and all(_LABEL.fullmatch(label) for label in value.rstrip(".").split("."))
+    # (an empty value has one empty label, which _LABEL refuses)
+    return len(value) <= 253 and all(_LABEL.fullmatch(label) for label in value.rstrip(".").split("."))
 
 
 def tls_name(name: str, settings) -> tuple[str, str | None]:
@@ -289,7 +290,7 @@ def trust_bundle(pool: Pool, replaced: dict | None = None) -> str:
                                    f"deploy {b.name} (it failed or was left out of this run)") from None
             if "BEGIN CERTIFICATE" not in text:
                 raise TrustMissing(f"gateway: {source} (trusted for backend {b.name}) holds no PEM certificate")
-            parts.append(f"# {b.name}: {PUBLIC_CAS if path == PUBLIC_CAS else path}\n{text.strip()}\n")
+            parts.append(f"# {b.name}: {path}\n{text.strip()}\n")  # PUBLIC_CAS reads "public CAs"
             old = (replaced or {}).get(path)
             if old and old.strip() != text.strip() and "BEGIN CERTIFICATE" in old:
                 parts.append(f"# {b.name}: its previous certificate, until it has reloaded with the new one\n"
