@@ -248,7 +248,7 @@ _IPV4_PORT = re.compile(r"(25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})(\.(25[0-5]|2[0-4][0
 def backend_name_map(pool) -> list[tuple[str, str]]:
     """(regex on $upstream_addr, certificate name) per TLS backend: the address nginx
     dialled last (after ", " or " : " when it tried others first) picks the name."""
-    return [("~(^|\\s)" + re.escape(b.address).replace("\\:", ":") + "$", b.tls_name) for b in pool.backends]
+    return [("~(^|\\s)" + re.escape(b.address) + "$", b.tls_name) for b in pool.backends]  # re.escape keeps ":"
 
 
 def main_conf(flavor: str, *, prefix: str, include: str, user: bool = True, workers: int = 1) -> str:

@@ -139,3 +139,18 @@ def test_service_auth_include_refuses_values_that_could_inject():
         with pytest.raises(ValueError) as err:
             service_auth_conf(Secret("svc", bad))
         assert bad not in str(err.value)
+
+
+def test_an_unsafe_pool_value_is_refused_naming_what_it_is():
+    for backend, what in ((Backend("gpu 1", "10.0.0.1:8880"), "backend name='gpu 1'"),
+                          (Backend("gpu-1", "10.0.0.1:8880; include /etc/passwd"),
+                           "address of backend gpu-1='10.0.0.1:8880; include /etc/passwd'")):
+        with pytest.raises(ValueError) as err:
+            conf(pool=Pool(backends=(backend,)))
+        assert str(err.value) == f"proxy config: {what} is not allowed here"
+    assert "weight=1000 " in conf(pool=Pool(backends=(Backend("gpu-1", "10.0.0.1:8880", 1000),)))
+
+
+def test_tls_backends_are_told_apart_by_the_address_nginx_dialled():
+    pool = Pool(backends=(Backend("gpu-1", "10.0.0.1:8443", tls_name="gpu1.example.com"),), tls=True)
+    assert proxy.backend_name_map(pool) == [("~(^|\\s)10\\.0\\.0\\.1:8443$", "gpu1.example.com")]
