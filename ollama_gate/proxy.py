@@ -230,7 +230,7 @@ def _checked_pool(pool):
             raise ValueError(f"proxy config: weight of backend {b.name} must be 1-1000, got {b.weight}")
     for name in ("max_fails", "fail_timeout", "connect_timeout", "keepalive"):
         if not 1 <= int(getattr(pool, name)) <= 100000:
-            raise ValueError(f"proxy config: pool {name}={getattr(pool, name)!r} must be at least 1")
+            raise ValueError(f"proxy config: pool {name}={getattr(pool, name)!r} must be from 1 to 100000")
     if pool.tls:
         for b in pool.backends:
             _check(f"certificate name of backend {b.name}", b.tls_name, _TLS_NAME)

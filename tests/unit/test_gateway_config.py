@@ -154,3 +154,14 @@ def test_an_unsafe_pool_value_is_refused_naming_what_it_is():
 def test_tls_backends_are_told_apart_by_the_address_nginx_dialled():
     pool = Pool(backends=(Backend("gpu-1", "10.0.0.1:8443", tls_name="gpu1.example.com"),), tls=True)
     assert proxy.backend_name_map(pool) == [("~(^|\\s)10\\.0\\.0\\.1:8443$", "gpu1.example.com")]
+
+
+def test_pool_numbers_out_of_their_range_are_refused_saying_the_range():
+    with pytest.raises(ValueError) as err:
+        conf(pool=Pool(backends=(Backend("gpu-1", "10.0.0.1:8880", 1001),)))
+    assert str(err.value) == "proxy config: weight of backend gpu-1 must be 1-1000, got 1001"
+    assert "max_fails=100000 " in conf(pool=replace(POOL, max_fails=100000))
+    for value in (0, 100001):
+        with pytest.raises(ValueError) as err:
+            conf(pool=replace(POOL, max_fails=value))
+        assert str(err.value) == f"proxy config: pool max_fails={value} must be from 1 to 100000"
