@@ -21,6 +21,8 @@ from pyinfra.api.host import Host
 from pyinfra_cli.main import main
 
 TIMES: dict = {"commands": [], "cpu": None}
+# The verification's one curl (facts/http.py HttpProbes) is recognised by its options.
+BATCH_CURL = "curl -sS --parallel"
 _run_shell_command = Host.run_shell_command
 
 
@@ -31,7 +33,7 @@ def _timed(self, command, *args, **kwargs):
     finally:
         text = str(command)
         # What it was, never the command line itself.
-        what = "state" if "__OLLAMA_GATE_SECTION__" in text else "verify" if "curl -sS -K -" in text else "other"
+        what = "state" if "__OLLAMA_GATE_SECTION__" in text else "verify" if BATCH_CURL in text else "other"
         TIMES["commands"].append({"host": self.name, "seconds": round(time.monotonic() - start, 4), "what": what})
 
 

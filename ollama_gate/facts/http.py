@@ -10,6 +10,8 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
+from .host import LOCK_DIR
+
 # Lines curl and the shell add after the response, so that status and exit code are data.
 STATUS_MARK = "__OLLAMA_GATE_HTTP_STATUS__"
 EXIT_MARK = "__OLLAMA_GATE_CURL_EXIT__"
@@ -51,7 +53,10 @@ def _request_config(index: int, method: str, url: str, body: str | None, max_tim
                     insecure: bool, authorization: str | None, cacert: str = "", resolve: str = "") -> str:
     if method not in ("GET", "POST"):
         raise ValueError(f"HttpProbes: method {method!r} is not GET or POST")
-    lines = [f"url = {_config_quote(url)}", 'dump-header = "-"', f"max-time = {int(max_time)}",
+    # Each answer's head and body go to files of their own (the requests run in parallel,
+    # so their output would interleave on stdout); HttpProbes prints them back in order.
+    lines = [f"url = {_config_quote(url)}", f'dump-header = "{index}.head"', f'output = "{index}.body"',
+             f"max-time = {int(max_time)}",
              f'write-out = "\\n{BATCH_MARK} {index} %{{http_code}} %{{exitcode}}\\n"']
     if insecure:
         lines.append("insecure")
@@ -100,8 +105,19 @@ class HttpProbes(FactBase[list[dict | None]]):
 
     @override
     def command(self, requests: list[str]) -> str:
-        # The exit code is printed per request (%{exitcode}): a refused connection is an answer.
-        return "curl -sS -K -; true"
+        # The requests run at the same time (--parallel; --parallel-immediate opens a
+        # connection for each instead of waiting to reuse one), so a verification takes as
+        # long as its slowest request (the generation), not the sum. Each answer is written to
+        # <i>.head and <i>.body in a directory of its own beside the deploy lock (not /tmp,
+        # which may be full), then printed in the order asked, each followed by its mark
+        # line (%{exitcode}: a refused connection is an answer too). The directory holds
+        # answers only, never a request (credentials stay on curl's stdin).
+        return (
+            f"d=$(mktemp -d -p {LOCK_DIR} ollama-gate-probes.XXXXXX) && ( cd \"$d\" && "
+            "curl -sS --parallel --parallel-immediate --parallel-max 16 -K - > marks; "
+            f"i=0; while [ $i -lt {len(requests)} ]; do cat $i.head $i.body 2>/dev/null; echo; "
+            f"grep \"^{BATCH_MARK} $i \" marks; i=$((i+1)); done ); rm -rf \"$d\"; true"
+        )
 
     @override
     def process(self, output: list[str]) -> list[dict | None]:

@@ -15,12 +15,14 @@ def test_batch_config_in_full():
     assert isinstance(text, SecretStdin)
     assert text.getvalue() == (
         'url = "http://127.0.0.1:8880/api/tags"\n'
-        'dump-header = "-"\n'
+        'dump-header = "0.head"\n'
+        'output = "0.body"\n'
         "max-time = 30\n"
         f'write-out = "\\n{BATCH_MARK} 0 %{{http_code}} %{{exitcode}}\\n"\n'
         "next\n"
         'url = "https://127.0.0.1:8880/api/pull"\n'
-        'dump-header = "-"\n'
+        'dump-header = "1.head"\n'
+        'output = "1.body"\n'
         "max-time = 5\n"
         f'write-out = "\\n{BATCH_MARK} 1 %{{http_code}} %{{exitcode}}\\n"\n'
         "insecure\n"
@@ -30,7 +32,8 @@ def test_batch_config_in_full():
         'header = "Authorization: Basic a\\"b\\\\c"\n'
         "next\n"
         'url = "http://127.0.0.1:8880/api/generate"\n'
-        'dump-header = "-"\n'
+        'dump-header = "2.head"\n'
+        'output = "2.body"\n'
         "max-time = 120\n"
         f'write-out = "\\n{BATCH_MARK} 2 %{{http_code}} %{{exitcode}}\\n"\n'
         'request = "POST"\n'
@@ -68,7 +71,9 @@ def test_single_probe_command_line_carries_no_header():
     assert command == ("curl -sS -D - -K - --max-time 7 -w '\\n" + STATUS_MARK + " %{http_code}\\n' -k "
                        "-H 'Content-Type: application/json' --data-binary '{}' http://127.0.0.1:8880/api/pull; "
                        f'echo "{EXIT_MARK} $?"')
-    assert HttpProbes().command(["GET /api/tags"]) == "curl -sS -K -; true"
+    batch = HttpProbes().command(["GET /api/tags", "POST /api/generate"])
+    assert "curl -sS --parallel --parallel-immediate --parallel-max 16 -K - > marks;" in batch
+    assert "Authorization" not in batch and "header" not in batch and "/api/" not in batch
 
 
 HEAD_401 = ["HTTP/1.1 401 Unauthorized\r", 'WWW-Authenticate: Basic realm="g"\r', "Content-Type: text/html\r", "\r"]

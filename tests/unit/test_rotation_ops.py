@@ -13,7 +13,7 @@ import pytest
 from pyinfra.api import FileUploadCommand, FunctionCommand
 
 from ollama_gate.facts.host import ProxyRuntime
-from ollama_gate.facts.http import BATCH_MARK
+from ollama_gate.facts.http import BATCH_MARK, HttpProbes
 from ollama_gate.facts.stack import FileState
 from ollama_gate.gateway import Backend, Pool
 from ollama_gate.operations import credentials, gateway, snapshot, stack, util
@@ -89,7 +89,7 @@ def test_the_gateway_waits_until_every_backend_accepts_its_new_credential(on):
     assert len(fake.asked) == 3  # both backends in each one command, until none refuses
     for requests, command in fake.asked:
         assert requests == ["GET http://10.0.0.11:8880/api/tags", "GET http://10.0.0.12:8880/api/tags"]
-        assert command == "curl -sS -K -; true" and KEY not in " ".join(requests)
+        assert command == HttpProbes().command(requests) and KEY not in " ".join(requests)
     assert fake.logs[-1] == "every backend accepts the gateway's credential 'ollama-gate-gateway'"
 
 
