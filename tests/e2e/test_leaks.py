@@ -51,7 +51,7 @@ def test_verbose_debug_output_and_process_lists_carry_no_secret(deployed, secret
     assert "<hidden curl config>" in result.output
     assert leaked(result.output, secrets) == []
     # The sampler did watch the verification (its curl runs are in the list)...
-    curls = [line for line in seen if line.startswith("curl -sS -K -")]
+    curls = [line for line in seen if line.startswith("curl -sS --parallel")]
     assert curls, f"no curl seen in {len(seen)} distinct process lines"
     # ...and no process on either host carried a secret in its arguments.
     assert leaked("\n".join(seen), secrets) == []
