@@ -164,7 +164,6 @@ def render_proxy_config(
     context = {
         "auth_mode": mode.name,
         "auth_template": mode.template,
-        "flavor": flavor,
         "flavor_description": FLAVORS[flavor].description,
         "realm": realm,
         "fail_limit": fail_limit,
@@ -251,7 +250,7 @@ def backend_name_map(pool) -> list[tuple[str, str]]:
     return [("~(^|\\s)" + re.escape(b.address) + "$", b.tls_name) for b in pool.backends]  # re.escape keeps ":"
 
 
-def main_conf(flavor: str, *, prefix: str, include: str, user: bool = True, workers: int = 1) -> str:
+def main_conf(flavor: str, *, prefix: str, include: str, workers: int, user: bool = True) -> str:
     """A main nginx.conf like the image's, for running rendered files outside a container.
 
     The tests and the benchmark use it with the "debian" flavor: it loads the flavor's

@@ -192,9 +192,10 @@ def test_templates_are_strict():
 
 
 def test_main_conf_mirrors_the_images():
-    text = proxy.main_conf("debian", prefix="/tmp/p", include="/tmp/p/conf.d/*.conf")
+    text = proxy.main_conf("debian", prefix="/tmp/p", include="/tmp/p/conf.d/*.conf", workers=3)
+    assert "worker_processes 3;" in text
     assert text.index("load_module /usr/lib/nginx/modules/ndk_http_module.so;") < text.index(
         "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;")
     assert "user nobody nogroup;" in text
     assert re.search(r"http \{.*include /tmp/p/conf.d/\*.conf;.*\}", text, re.S)
-    assert "load_module" not in proxy.main_conf("openresty", prefix="/p", include="/p/*.conf")
+    assert "load_module" not in proxy.main_conf("openresty", prefix="/p", include="/p/*.conf", workers=1)
