@@ -64,7 +64,11 @@ def test_a_one_backend_gateway_is_wired_from_its_settings(tmp_path):
     assert gw.gateway.backends == (gpu1,)
     assert (gw.role, gpu1.role) == ("gateway", "backend")
     assert {n: s.reveal() for n, s in gpu1.credentials.items()} == {user: value}
+    assert gpu1.credentials[user].name == user  # the name the backend's file holds
     assert list(gw.credentials) == ["ci"]
+    # Only a backend has a gateway and a service credential to accept.
+    assert (gpu1.gateway_name, gpu1.service_credential) == ("gw", "ollama-gate-gateway")
+    assert (gw.gateway_name, gw.service_credential) == ("", "")
 
 
 def test_service_credentials_are_made_for_every_gateway_under_the_hosts_own_minimum(tmp_path):
@@ -123,6 +127,7 @@ def test_a_host_accepting_every_entry_revokes_the_expired_and_refuses_retired_an
     assert list(cfg.credentials) == ["alice"]
     assert cfg.revoked == ("carol",)
     assert [(s.name, s.reveal()) for s in cfg.refused] == [("old", OLD), ("carol", CAROL)]
+    assert (cfg.role, cfg.gateway_name, cfg.service_credential) == ("endpoint", "", "")
 
 
 def test_expiry_is_judged_at_the_given_moment(tmp_path):
