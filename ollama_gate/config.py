@@ -138,9 +138,8 @@ def check_inventory(hosts: Iterable[tuple[str, Mapping]], base_dir: Path,
             key = _installation_key(secrets)
             backend_of = ((fleet.gateway_of[name], settings[fleet.gateway_of[name]].gateway_service_credential)
                           if role == "backend" else ("", ""))
-            host_refused = (service_refused(refused, backend_of[1], auth.mode_of(s), key) if role == "backend"
-                            else refused)
-            configs[name] = HostConfig(name, s, creds, role, revoked=revoked, refused=host_refused,
+            configs[name] = HostConfig(name, s, creds, role, revoked=revoked,
+                                       refused=service_refused(refused, backend_of[1], auth.mode_of(s), key),
                                        installation_key=key, gateway_name=backend_of[0],
                                        service_credential=backend_of[1])
         for gw, members in fleet.pools.items():
@@ -193,8 +192,9 @@ def _installation_key(secrets: SecretsFile) -> bytes:
 
 
 def service_refused(refused: Sequence[Secret], service: str, mode, key: bytes) -> tuple[Secret, ...]:
-    """A backend's values that must get 401: ``refused``, and each retired value of its
-    gateway's service credential also under the name the gateway presented it by."""
+    """A host's values that must get 401: ``refused``, and on a backend (``service``: its
+    gateway's service credential; "" on any other host) each retired value of that
+    credential also under the name the gateway presented it by."""
     extra = []
     for old in refused:
         if old.name == service:

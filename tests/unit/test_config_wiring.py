@@ -191,3 +191,23 @@ def test_relative_local_paths_resolve_against_the_inventorys_directory(tmp_path,
     data = {"proxy_tls": "acme", "proxy_acme_names": ["gpu1.example.com"], "proxy_acme_ca_cert": "ca.pem",
             "proxy_http_port": 8081}
     assert check_hosts([("h1", data)], tmp_path, path)["h1"].settings.proxy_acme_ca_cert == "ca.pem"
+
+
+@pytest.mark.parametrize("mode", ["basic", "bearer"])
+def test_a_backend_holds_its_service_credential_until_the_expiry_the_secrets_file_gives(tmp_path, mode):
+    """A service credential given an expiry (``ollama-gate rotate NAME --expires 30d``) keeps it
+    on the backend: its access matrix shows the date, and a Bearer backend's keys file carries
+    it, so the backend itself refuses the key from then on, as the secrets file says."""
+    section, value = ("users", ALICE) if mode == "basic" else ("keys", CI)
+    other = BOB if mode == "basic" else "og_" + "Zr2Lk7Vc5Nx8Bp3Jd6FHm4tQw9" + "ab12cd34ef56"
+    path = write(tmp_path, KEY + f"{section}:\n  client: {other}\n"
+                 f"  svc: {{value: {value}, expires: 2027-03-01}}\n")
+    hosts = [("gw", {"auth_mode": mode, "gateway_backends": ["gpu1"], "gateway_service_credential": "svc"}),
+             ("gpu1", {"auth_mode": mode})]
+    gpu1 = check_inventory(hosts, tmp_path, path, groups={"gw": ["gateway"]}, now=NOW).configs["gpu1"]
+    expiry = dt.datetime(2027, 3, 1, tzinfo=dt.timezone.utc)
+    (held,) = gpu1.credentials.values()
+    assert (held.reveal(), held.expires) == (value, expiry)
+    if mode == "bearer":
+        keys_file = auth.mode("bearer").render_credentials(gpu1.credentials, gpu1.settings, key=b"")
+        assert keys_file.splitlines()[-1].endswith(f":{int(expiry.timestamp())}")
