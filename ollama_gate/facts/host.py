@@ -13,6 +13,7 @@ from typing_extensions import override
 from pyinfra.api import FactBase
 
 from ..layout import AUTH_SUBDIR, PROXY_SUBDIR, TLS_SUBDIR
+from . import inspected
 from .credentials import CredentialLineDigests
 from .docker import DockerSetup
 from .images import DockerImageRefs
@@ -155,15 +156,27 @@ class ProxyLoaded(FactBase[ProxyRuntime]):
 
     @override
     def command(self, stack_dir: str, container: str) -> str:
+        return self._command(stack_dir, container, shared=False)
+
+    def shared_command(self, stack_dir: str, container: str) -> str:
+        """The command within HostState: its one inspect of the stack's containers
+        (facts/inspected.py) answers instead of an inspect of its own (the same words,
+        without the ports)."""
+        return self._command(stack_dir, container, shared=True)
+
+    def _command(self, stack_dir: str, container: str, shared: bool) -> str:
         record = shlex.quote(f"{stack_dir}/{LOADED_RECORD}")
         c = shlex.quote(container)
+        status = (inspected.fields(container, 's = $2 " " $3; for (i = 4; i <= NF; i++) '
+                                              'if ($i ~ /^\\//) s = s " " $i; print s') if shared else
+                  "docker inspect -f '{{.State.Status}} {{.State.Pid}}{{range .Mounts}}"
+                  "{{if eq .Type \"bind\"}} {{.Source}}={{.Destination}}{{end}}{{end}}' "
+                  f"{c} 2>/dev/null")
         return (
             f"echo \"loaded $(cat {record} 2>/dev/null)\"; "
             f"echo \"disk $( {config_digest_command(stack_dir)} )\"; "
             "if command -v docker >/dev/null 2>&1; then "
-            f"docker inspect -f '{{{{.State.Status}}}} {{{{.State.Pid}}}}{{{{range .Mounts}}}}"
-            "{{if eq .Type \"bind\"}} {{.Source}}={{.Destination}}{{end}}{{end}}' "
-            f"{c} 2>/dev/null | {{ read -r st pid mounts; echo \"state $st\"; "
+            f"{status} | {{ read -r st pid mounts; echo \"state $st\"; "
             # Inside: the mount as the container's processes see it; outside: the path now.
             "for m in $mounts; do src=${m%%=*}; dst=${m#*=}; "
             "in=$(stat -L -c %d:%i \"/proc/$pid/root$dst\" 2>/dev/null); "
@@ -192,6 +205,8 @@ class ProxyLoaded(FactBase[ProxyRuntime]):
 # Facts HostState gathers whose command needs Docker: without it their section is empty
 # and they take their default, as pyinfra does for a fact whose command is missing.
 _NEEDS_DOCKER = (DockerImageRefs, OllamaModels)
+# Facts that read HostState's one inspect of the stack's containers (facts/inspected.py).
+_SHARED_INSPECT = (ComposeStack, PortHolders, OllamaModels, ProxyLoaded)
 # Likewise for openssl (Certificate's requires_command).
 _NEEDS_OPENSSL = (Certificate,)
 SECTION_MARK = "__OLLAMA_GATE_SECTION__"
@@ -258,8 +273,11 @@ class HostState(FactBase[dict]):
     """
     Returns every fact a deploy decides on, read in ONE command (a round trip each would make a rerun
     over a WAN link slow): the smaller facts' own commands one after the other, each
-    section parsed by that fact's own ``process``. The run's lock (``HostLock``) is taken
-    first; when another run holds it, nothing else is read (that run may be changing it).
+    section parsed by that fact's own ``process``. The facts that ask Docker about the
+    stack's containers (ComposeStack, PortHolders, OllamaModels, ProxyLoaded) share one
+    ``docker container inspect`` (facts/inspected.py) instead of a docker call each. The
+    run's lock (``HostLock``) is taken first; when another run holds it, nothing else is
+    read (that run may be changing it).
 
     Arguments: those of ``host_state_parts``.
 
@@ -275,7 +293,7 @@ class HostState(FactBase[dict]):
         script = []
         parallel = []
         for section, cls, args in host_state_parts(**kwargs):
-            command = cls().command(**args)
+            command = cls().shared_command(**args) if cls in _SHARED_INSPECT else cls().command(**args)
             if cls in _NEEDS_DOCKER:
                 command = f"if command -v docker >/dev/null 2>&1; then {command}; fi"
             if cls in _NEEDS_OPENSSL:
@@ -284,6 +302,8 @@ class HostState(FactBase[dict]):
                 script.append(f"echo '{SECTION_MARK} {section}'; {{ {command}; }}")
                 # Another run holds the host: read nothing (it may be changing everything).
                 script.append('[ -n "$og_held" ] || exit 0')
+                # One inspect of the stack's containers for the sections that ask about them.
+                script.append(inspected.read([kwargs["proxy_container"], kwargs["ollama_container"]]))
             else:
                 parallel.append((section, command))
         # The other sections at the same time (most wait on dockerd), printed in order.

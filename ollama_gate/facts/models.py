@@ -9,6 +9,8 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
+from . import inspected
+
 EXIT_MARK = "__ollama_gate_exit="
 # The line before the server's own answer to GET /api/tags (asked from the host).
 TAGS_MARK = "__ollama_gate_api_tags__"
@@ -54,11 +56,21 @@ class OllamaModels(FactBase[list | str | None]):
 
     @override
     def command(self, container: str) -> str:
+        return self._command(container, shared=False)
+
+    def shared_command(self, container: str) -> str:
+        """The command within HostState: its one inspect of the stack's containers
+        (facts/inspected.py) gives the process instead of an inspect of its own."""
+        return self._command(container, shared=True)
+
+    def _command(self, container: str, shared: bool) -> str:
         c = shlex.quote(container)
+        pid = (inspected.fields(container, "print $3") if shared else
+               f"docker container inspect -f '{{{{.State.Pid}}}}' {c} 2>/dev/null")
         # Only a missing container is a normal "nothing"; every other failure is reported
         # (by `ollama list` itself). --noproxy: the session's http_proxy must not take the
         # request; -f: an HTTP error is no answer.
-        return (f"if pid=$(docker container inspect -f '{{{{.State.Pid}}}}' {c} 2>/dev/null); then "
+        return (f"if pid=$({pid}); then "
                 "if [ \"${pid:-0}\" -gt 0 ] 2>/dev/null && tags=$(nsenter -t \"$pid\" -n curl -sSf --noproxy '*' "
                 f"--max-time 10 {TAGS_URL} 2>/dev/null) && [ -n \"$tags\" ]; then "
                 f"echo '{TAGS_MARK}'; printf '%s\\n' \"$tags\"; else "

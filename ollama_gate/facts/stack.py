@@ -11,6 +11,7 @@ from typing_extensions import override
 from pyinfra.api import FactBase
 
 from ..layout import HostLayout, container_name
+from . import inspected
 from .recorded import COMPOSE_INPUTS, recorded
 
 
@@ -160,11 +161,20 @@ class PortHolders(FactBase[PortHolding]):
 
     @override
     def command(self, project: str, port: int) -> str:
-        return (
-            "if command -v docker >/dev/null 2>&1; then "
-            f"docker port {shlex.quote(container_name(project, 'proxy'))} 2>/dev/null | sed 's/^/published /'; fi; "
-            + _LISTEN.format(port=port, port_hex=f"{port:04X}")
-        )
+        return self._command(project, port, shared=False)
+
+    def shared_command(self, project: str, port: int) -> str:
+        """The command within HostState: its one inspect of the stack's containers
+        (facts/inspected.py) answers instead of `docker port`."""
+        return self._command(project, port, shared=True)
+
+    def _command(self, project: str, port: int, shared: bool) -> str:
+        proxy = container_name(project, "proxy")
+        published = (inspected.fields(proxy, 'for (i = 4; i <= NF; i++) if (sub(/^published=/, "", $i)) '
+                                             'print "published " $i') + "; " if shared else
+                     "if command -v docker >/dev/null 2>&1; then "
+                     f"docker port {shlex.quote(proxy)} 2>/dev/null | sed 's/^/published /'; fi; ")
+        return published + _LISTEN.format(port=port, port_hex=f"{port:04X}")
 
     @override
     def process(self, output: list[str]) -> PortHolding:
@@ -217,6 +227,14 @@ class ComposeStack(FactBase[StackState]):
 
     @override
     def command(self, stack_dir: str, project: str) -> str:
+        return self._command(stack_dir, project, shared=False)
+
+    def shared_command(self, stack_dir: str, project: str) -> str:
+        """The command within HostState: its one inspect of the stack's containers
+        (facts/inspected.py) lists them instead of `docker ps`."""
+        return self._command(stack_dir, project, shared=True)
+
+    def _command(self, stack_dir: str, project: str, shared: bool) -> str:
         compose_file = shlex.quote(HostLayout(stack_dir, project).compose_file)
         d = shlex.quote(stack_dir)
         # The hashes are a pure function of the compose file and what Compose reads with it
@@ -225,11 +243,14 @@ class ComposeStack(FactBase[StackState]):
         wanted = recorded(f"docker compose --project-directory {d} -f {compose_file} config --hash '*' 2>/dev/null",
                           f"{COMPOSE_INPUTS}; echo {d} {compose_file}; cat {compose_file} {d}/.env",
                           f"{stack_dir}.compose-config-hash")
+        listed = (inspected.of_project(project, 'sub(/^service=/, "", $5); sub(/^hash=/, "", $6); '
+                                                'print "container", $5, $2, $6') if shared else
+                  f"docker ps -a --filter {shlex.quote('label=com.docker.compose.project=' + project)} --format "
+                  "'container {{.Label \"com.docker.compose.service\"}} {{.State}} "
+                  "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null")
         return (
             "if command -v docker >/dev/null 2>&1; then "
-            f"docker ps -a --filter {shlex.quote('label=com.docker.compose.project=' + project)} --format "
-            "'container {{.Label \"com.docker.compose.service\"}} {{.State}} "
-            "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null; "
+            f"{listed}; "
             f"if [ -f {compose_file} ]; then {{ {wanted}; }} | sed 's/^/wanted /'; fi; fi; true"
         )
 

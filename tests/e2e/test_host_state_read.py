@@ -1,0 +1,82 @@
+"""HostState's one read answers as the facts read alone do (#15), on a real lab host.
+
+Within HostState, the stack's containers (ComposeStack), the proxy's published ports (PortHolders), Ollama's process (OllamaModels)
+and the proxy's state and bind mounts (ProxyLoaded) come from ONE `docker container inspect`
+of the stack's containers (facts/inspected.py) instead of a docker call each (`docker ps`,
+`docker port`, two inspects). A run decides
+on those answers (recreate the proxy, pull models, reload), so they must be the same as what
+each fact's own command reads: compared here with the stack as deployed, with the proxy
+stopped and Ollama's container gone (then a rerun repairs both), and with a proxy mount
+replaced behind the container's back (the stale mount ProxyLoaded reports).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ollama_gate.facts.host import HostState, ProxyLoaded
+from ollama_gate.facts.models import OllamaModels
+from ollama_gate.facts.stack import ComposeStack, PortHolders
+
+from .conftest import deploy, ssh
+from .test_deploy import host_of_mode
+
+STACK = "/opt/ollama-gate"
+PROXY, OLLAMA = "ollama-gate-proxy", "ollama-gate-ollama"
+ARGS = dict(stack_dir=STACK, project="ollama-gate", port=8880, proxy_container=PROXY, ollama_container=OLLAMA)
+ALONE = {"compose": (ComposeStack, {"stack_dir": STACK, "project": "ollama-gate"}),
+         "port": (PortHolders, {"project": "ollama-gate", "port": 8880}),
+         "models": (OllamaModels, {"container": OLLAMA}),
+         "proxy": (ProxyLoaded, {"stack_dir": STACK, "container": PROXY})}
+
+
+def _run(lab, index: int, command: str) -> list[str]:
+    done = ssh(lab, index, "sh -c " + shlex.quote(command))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def read_both(lab, index: int) -> tuple[dict, dict]:
+    """(the three sections as HostState answers them, the same facts read alone)."""
+    state = HostState()
+    together = state.process(_run(lab, index, state.command(**ARGS)))
+    alone = {section: cls().process(lines) if (lines := _run(lab, index, cls().command(**args)))
+             else cls().default()
+             for section, (cls, args) in ALONE.items()}
+    return {section: together[section] for section in ALONE}, alone
+
+
+def test_the_one_read_answers_as_each_fact_alone_in_every_state_a_rerun_decides_on(deployed):
+    lab = deployed["lab"]
+    index, host = host_of_mode(lab, "basic")
+
+    together, alone = read_both(lab, index)
+    assert together == alone
+    assert together["proxy"].state == "running" and together["port"].published == [8880]
+    assert together["models"] and not isinstance(together["models"], str)
+    assert {svc: state for svc, (state, _) in together["compose"].containers.items()} == {
+        "ollama": "running", "proxy": "running"}
+
+    # A proxy mount replaced behind the container's back (a removed and re-made auth/).
+    _run(lab, index, f"cp -a {STACK}/auth {STACK}/auth.new && mv {STACK}/auth {STACK}/auth.old && "
+                     f"mv {STACK}/auth.new {STACK}/auth")
+    try:
+        together, alone = read_both(lab, index)
+        assert together == alone
+        assert together["proxy"].stale_mounts, together["proxy"]
+    finally:
+        _run(lab, index, f"rm -rf {STACK}/auth.old")
+
+    # The proxy stopped and Ollama's container gone.
+    _run(lab, index, f"docker stop -t 1 {PROXY} >/dev/null && docker rm -f {OLLAMA} >/dev/null")
+    together, alone = read_both(lab, index)
+    assert together == alone
+    assert together["proxy"].state == "exited" and together["port"].published == []
+    assert together["models"] is None
+    assert {svc: state for svc, (state, _) in together["compose"].containers.items()} == {"proxy": "exited"}
+
+    rerun = deploy("--limit", host["name"])
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert "endpoint verified" in rerun.output
+    together, alone = read_both(lab, index)
+    assert together == alone and together["proxy"].state == "running" and not together["proxy"].stale_mounts
