@@ -100,7 +100,10 @@ class HostLock(FactBase[dict]):
             "echo \"lock error cannot make a file in " + LOCK_DIR + ": $r\"; r=''; else "
             f"info=\"$(date -u +%Y-%m-%dT%H:%M:%SZ) from ${{SSH_CLIENT%% *}}\"; "
             f"( flock -w {int(wait)} 9 || exit 75; printf '%s\\n' \"$info\" > {lock}.info; "
-            "echo held > \"$r\"; while kill -0 \"$a\" 2>/dev/null; do sleep 1; done "
+            # Held until the anchor ends: GNU tail watches it without a process per second
+            # (and lets the lock go within 0.2 s); elsewhere (busybox) a shell loop does.
+            "echo held > \"$r\"; tail --pid=\"$a\" -s 0.2 -f /dev/null 2>/dev/null || "
+            "while kill -0 \"$a\" 2>/dev/null; do sleep 1; done "
             f") 9>>{lock} </dev/null >/dev/null 2>&1 & h=$!; "
             "while [ ! -s \"$r\" ] && kill -0 $h 2>/dev/null; do sleep 0.02; done; "
             "if [ -s \"$r\" ]; then echo 'lock held'; og_held=1; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -82,27 +83,35 @@ def test_every_section_has_a_fact():
 needs_flock = pytest.mark.skipif(not shutil.which("flock") or not shutil.which("timeout"), reason="needs flock")
 
 
-def _run(stack_dir, wait, hold=0.0):
+def _run(stack_dir, wait, hold=0.0, env=None):
     # `timeout` is the anchor (as sshd-session is over SSH): the lock lives as long as it.
     script = HostLock().command(stack_dir=stack_dir, wait=wait) + (f"; sleep {hold}" if hold else "")
-    return subprocess.Popen(["timeout", "30", "sh", "-c", script], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(["timeout", "30", "sh", "-c", script], stdout=subprocess.PIPE, text=True, env=env)
 
 
 @needs_flock
-def test_a_second_run_waits_then_is_told_since_when_and_the_lock_ends_with_its_run():
+@pytest.mark.parametrize("tail", ["gnu", "without --pid"])
+def test_a_second_run_waits_then_is_told_since_when_and_the_lock_ends_with_its_run(tail, tmp_path):
+    """The holder watches the run with GNU tail --pid; where tail has no --pid (busybox),
+    its shell loop holds the lock just the same."""
+    env = None
+    if tail != "gnu":
+        (tmp_path / "tail").write_text("#!/bin/sh\necho \"tail: unrecognized option '$1'\" >&2; exit 1\n")
+        (tmp_path / "tail").chmod(0o755)
+        env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     stack_dir = f"/tmp/ollama-gate-lock-test-{uuid.uuid4().hex[:8]}"
-    first = _run(stack_dir, wait=5, hold=3)
+    first = _run(stack_dir, wait=5, hold=3, env=env)
     try:
         time.sleep(0.5)
         started = time.monotonic()
-        second = _run(stack_dir, wait=1)
+        second = _run(stack_dir, wait=1, env=env)
         out, _ = second.communicate(timeout=20)
         assert HostLock().process(out.splitlines())["held"] is False
         assert 0.9 <= time.monotonic() - started < 5
         assert out.startswith("lock busy 1 20") and " from " in out
         assert first.communicate(timeout=20)[0].splitlines() == ["lock held"]
         # The first run is over (its anchor exited): the next run gets the lock at once.
-        third = _run(stack_dir, wait=5)
+        third = _run(stack_dir, wait=5, env=env)
         assert third.communicate(timeout=20)[0].splitlines() == ["lock held"]
     finally:
         for proc in (first,):
