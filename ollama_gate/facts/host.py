@@ -175,16 +175,21 @@ class ProxyLoaded(FactBase[ProxyRuntime]):
                   "docker inspect -f '{{.State.Status}} {{.State.Pid}}{{range .Mounts}}"
                   "{{if eq .Type \"bind\"}} {{.Source}}={{.Destination}}{{end}}{{end}}' "
                   f"{c} 2>/dev/null")
+        # Each bind mount inside (as the container's processes see it) and outside (the
+        # path now), in one stat; a mount is stale when the two are not the same file.
+        compare = ("$1 != \"\" { id[substr($0, index($0, \" \") + 1)] = $1 } "
+                   "END { n = split(mounts, m, \" \"); for (i = 1; i <= n; i++) { "
+                   "eq = index(m[i], \"=\"); src = substr(m[i], 1, eq - 1); dst = substr(m[i], eq + 1); "
+                   "if (id[root dst] != id[src]) print \"stale \" dst } }")
         return (
-            f"echo \"loaded $(cat {record} 2>/dev/null)\"; "
+            f"l=; {{ read -r l < {record}; }} 2>/dev/null; echo \"loaded $l\"; "
             f"echo \"disk $( {config_digest_command(stack_dir)} )\"; "
             "if command -v docker >/dev/null 2>&1; then "
             f"{status} | {{ read -r st pid mounts; echo \"state $st\"; "
-            # Inside: the mount as the container's processes see it; outside: the path now.
-            "for m in $mounts; do src=${m%%=*}; dst=${m#*=}; "
-            "in=$(stat -L -c %d:%i \"/proc/$pid/root$dst\" 2>/dev/null); "
-            "out=$(stat -L -c %d:%i \"$src\" 2>/dev/null); "
-            "if [ \"$pid\" -gt 0 ] && [ \"$in\" != \"$out\" ]; then echo \"stale $dst\"; fi; done; }; "
+            "if [ \"${pid:-0}\" -gt 0 ] 2>/dev/null && [ -n \"$mounts\" ]; then set --; "
+            "for m in $mounts; do set -- \"$@\" \"/proc/$pid/root${m#*=}\" \"${m%%=*}\"; done; "
+            "stat -L -c '%d:%i %n' \"$@\" 2>/dev/null | "
+            f"awk -v mounts=\"$mounts\" -v root=\"/proc/$pid/root\" {shlex.quote(compare)}; fi; }}; "
             "fi; true"
         )
 
