@@ -7,7 +7,8 @@ converged, then for a rerun that changes nothing prints:
 
 - remote commands per host (the `>>>` lines pyinfra prints at -vvv, counted per host),
   and that the run reported zero changes and printed no hash of the credential files;
-- wall time with 1, 2 and 4 hosts (--limit), median of --runs;
+- wall time with 1, 2 and 4 hosts (--limit), median of --runs, the host counts taking
+  turns (1, 2, 4, 1, 2, 4, ...) so that a machine whose speed drifts weighs on each alike;
 - the same with --rtt-ms more round trip to every host: each host's SSH port is reached
   through lab.latency's relay (this machine's kernel has no sch_netem for `tc qdisc ...
   netem` inside the hosts; the relay delays every packet of the SSH connection instead,
@@ -141,15 +142,29 @@ def commands_per_host(output: str, hosts: list[str]) -> dict[str, int]:
     return {h: len(re.findall(rf"^\[{re.escape(h)}\] >>> ", output, flags=re.M)) for h in hosts}
 
 
-def median_run(project: Path, runs: int, *args: str, **kwargs) -> tuple[float, list[float]]:
-    del CPU[:], REMOTE[:], HOST_CPU[:]
-    times = []
+def interleaved_runs(project: Path, runs: int, limits: dict, **kwargs) -> dict:
+    """``runs`` rounds, each running every entry of ``limits`` (label -> --limit args) once,
+    in turn: a machine whose speed drifts during the benchmark (other tenants of the host,
+    a lab host's health checks) then weighs on every host count alike, which series run
+    one after the other do not (the 4-host series would see other minutes than the 1-host
+    one). Returns label -> (median, times, what they were made of)."""
+    kept: dict = {label: {"times": [], "cpu": [], "remote": [], "hosts": []} for label in limits}
     for _ in range(runs):
-        elapsed, out = deploy(project, *args, **kwargs)
-        if changed_ops(out):
-            sys.exit(f"a no-change rerun changed something:\n{out[-3000:]}")
-        times.append(elapsed)
-    return statistics.median(times), times
+        for label, limit in limits.items():
+            del CPU[:], REMOTE[:], HOST_CPU[:]
+            elapsed, out = deploy(project, *limit, **kwargs)
+            if changed_ops(out):
+                sys.exit(f"a no-change rerun changed something:\n{out[-3000:]}")
+            k = kept[label]
+            k["times"].append(elapsed)
+            k["cpu"] += CPU
+            k["remote"] += REMOTE
+            k["hosts"] += HOST_CPU
+    answer = {}
+    for label, k in kept.items():
+        CPU[:], REMOTE[:], HOST_CPU[:] = k["cpu"], k["remote"], k["hosts"]
+        answer[label] = (statistics.median(k["times"]), k["times"], made_of())
+    return answer
 
 
 def fmt(times: list[float]) -> str:
@@ -157,7 +172,7 @@ def fmt(times: list[float]) -> str:
 
 
 def made_of() -> str:
-    """What the last median_run's runs were made of (medians): pyinfra's CPU, the remote
+    """What the runs whose figures CPU, REMOTE and HOST_CPU hold were made of (medians): pyinfra's CPU, the remote
     commands as pyinfra waited for them (slowest host), the lab hosts' CPU, the load."""
     parts = [f"pyinfra's CPU {statistics.median(CPU):.2f} s"]
     for what, label in (("state", "host-state read"), ("verify", "verification"), ("other", "other commands")):
@@ -204,22 +219,21 @@ def main() -> None:
     print(f"remote commands per host (no-change rerun, -vvv): {counts}")
     print(f"changes reported: {changed_ops(out)}; credential hashes in the -vvv output: {len(hashes)}")
 
+    # The host counts take turns (1, 2, 4, 1, 2, 4, ...): see interleaved_runs.
     figures = {}
-    for n in (1, 2, 4):
-        limit = limit_args(hosts[:n]) if n < 4 else ()
-        figures[n], times = median_run(project, args.runs, *limit)
-        print(f"no-change rerun, {n} host(s): {figures[n]:.2f} s (median of {args.runs}: {fmt(times)}; "
-              f"{made_of()})")
+    local = interleaved_runs(project, args.runs, {n: limit_args(hosts[:n]) if n < 4 else () for n in (1, 2, 4)})
+    for n, (figures[n], times, parts) in local.items():
+        print(f"no-change rerun, {n} host(s): {figures[n]:.2f} s (median of {args.runs}: {fmt(times)}; {parts})")
 
     with ExitStack() as stack:
         relays = {h["name"]: stack.enter_context(Relay(h["ssh_port"], rtt_ms=args.rtt_ms)) for h in entries}
         env = {"OLLAMA_GATE_BENCH_SSH_PORTS": json.dumps({name: r.port for name, r in relays.items()})}
         wan = {}
-        for n in (1, 4):
-            limit = limit_args(hosts[:n]) if n < 4 else ()
-            wan[n], times = median_run(project, args.runs, *limit, inventory=str(RELAYED_INVENTORY), env=env)
+        far = interleaved_runs(project, args.runs, {n: limit_args(hosts[:n]) if n < 4 else () for n in (1, 4)},
+                               inventory=str(RELAYED_INVENTORY), env=env)
+        for n, (wan[n], times, parts) in far.items():
             print(f"no-change rerun, {n} host(s), +{args.rtt_ms:.0f} ms round trip: {wan[n]:.2f} s "
-                  f"(median of {args.runs}: {fmt(times)}; {made_of()})")
+                  f"(median of {args.runs}: {fmt(times)}; {parts})")
 
     worst = max(counts.values())
     print(f"4 hosts / 1 host: {figures[4] / figures[1]:.2f}x")
