@@ -1,10 +1,16 @@
 """One ``docker container inspect`` of the stack's containers, shared by the facts HostState
-reads together that each asked the engine about the stack's containers: their Compose
-service, state and config hash (ComposeStack), the proxy's published ports (PortHolders),
-Ollama's process (OllamaModels) and the proxy's state and bind mounts (ProxyLoaded). Each docker CLI call starts a Go program (~20 ms of a small host's CPU, the
-most of what those sections cost); on a no-change rerun of many hosts sharing cores, that
-is what the run waits for. Read alone (``host.get_fact``), each fact still asks docker
-itself.
+reads together that each asked the engine about them: their Compose service, state and
+config hash (ComposeStack), the proxy's published ports (PortHolders), Ollama's process
+(OllamaModels) and the proxy's state and bind mounts (ProxyLoaded). Each docker CLI call
+starts a Go program (~20 ms of a small host's CPU, most of what those sections cost); on a
+no-change rerun of many hosts sharing cores, that is what the run waits for. Read alone
+(``host.get_fact``), each fact still asks docker itself.
+
+The containers are asked by name: the compose file names each service's container
+(``container_name``, layout.container_name), so the project's proxy and Ollama are those
+names; ComposeStack alone lists the project by label (``docker ps``), which also finds a
+one-off ``compose run`` container of a service. Mount sources are taken to hold no
+space (the stack directory's paths), as ProxyLoaded's own inspect always did.
 
 The answer is held in the shell variable ``$og_containers``: a line per container that
 exists, ``/<name> <status> <pid>``, then its Compose labels (`` project=<project>
