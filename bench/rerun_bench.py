@@ -160,27 +160,24 @@ def interleaved_runs(project: Path, runs: int, limits: dict, **kwargs) -> dict:
             k["cpu"] += CPU
             k["remote"] += REMOTE
             k["hosts"] += HOST_CPU
-    answer = {}
-    for label, k in kept.items():
-        CPU[:], REMOTE[:], HOST_CPU[:] = k["cpu"], k["remote"], k["hosts"]
-        answer[label] = (statistics.median(k["times"]), k["times"], made_of())
-    return answer
+    return {label: (statistics.median(k["times"]), k["times"], made_of(k["cpu"], k["remote"], k["hosts"]))
+            for label, k in kept.items()}
 
 
 def fmt(times: list[float]) -> str:
     return ", ".join(f"{t:.2f}" for t in times)
 
 
-def made_of() -> str:
-    """What the runs whose figures CPU, REMOTE and HOST_CPU hold were made of (medians): pyinfra's CPU, the remote
-    commands as pyinfra waited for them (slowest host), the lab hosts' CPU, the load."""
-    parts = [f"pyinfra's CPU {statistics.median(CPU):.2f} s"]
+def made_of(cpu: list[float], remote: list[dict], hosts_cpu: list[float]) -> str:
+    """What some runs were made of (medians): pyinfra's CPU, the remote commands as pyinfra
+    waited for them (slowest host), the lab hosts' CPU, the load."""
+    parts = [f"pyinfra's CPU {statistics.median(cpu):.2f} s"]
     for what, label in (("state", "host-state read"), ("verify", "verification"), ("other", "other commands")):
-        seconds = [r[what] for r in REMOTE if what in r]
+        seconds = [r[what] for r in remote if what in r]
         if seconds:
             parts.append(f"{label} {statistics.median(seconds):.2f} s")
-    if HOST_CPU:
-        parts.append(f"lab hosts' CPU {statistics.median(HOST_CPU):.2f} s")
+    if hosts_cpu:
+        parts.append(f"lab hosts' CPU {statistics.median(hosts_cpu):.2f} s")
     parts.append(f"load average {os.getloadavg()[0]:.1f}")
     return "; ".join(parts)
 
