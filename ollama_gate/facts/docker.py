@@ -8,7 +8,7 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
-from .recorded import COMPOSE_INPUTS, DOCKER_BINARY, recorded
+from .recorded import INPUTS_DIGEST, inputs_read, recorded
 
 # One shell command for everything the engine operation decides on: every fact is an SSH round
 # trip and is read twice per run (prepare + execute), so a no-change run stays fast.
@@ -19,10 +19,10 @@ DOCKER_HOST_COMMAND = (
     'echo "os_version_id=$VERSION_ID"; '
     'echo "os_codename=${VERSION_CODENAME:-$UBUNTU_CODENAME}"; '
     'echo "arch=$(dpkg --print-architecture 2>/dev/null)"; '
-    # The client's version, recorded while the docker binary is the same (facts/recorded.py).
-    f'echo "docker=$({recorded("docker --version 2>/dev/null", DOCKER_BINARY, "-docker-version")})"; '
-    # The plugin's version, recorded while the plugin binary is the same (facts/recorded.py).
-    f'echo "compose=$({recorded("docker compose version --short 2>/dev/null", COMPOSE_INPUTS, "-compose-version")})"; '
+    # The client's and the plugin's versions, recorded while the binaries (and what else
+    # Compose reads) are the same: $og_inputs, their digest (facts/recorded.py).
+    f'echo "docker=$({recorded("docker --version 2>/dev/null", INPUTS_DIGEST, "-docker-version", digest=True)})"; '
+    f'echo "compose=$({recorded("docker compose version --short 2>/dev/null", INPUTS_DIGEST, "-compose-version", digest=True)})"; '
     # One systemctl for both (what is-active and is-enabled print: ActiveState, UnitFileState).
     "systemctl show -p ActiveState -p UnitFileState docker.service 2>/dev/null "
     "| sed -n 's/^ActiveState=/service_active=/p; s/^UnitFileState=/service_enabled=/p'; "
@@ -67,6 +67,10 @@ class DockerSetup(FactBase[dict]):
 
     @override
     def command(self) -> str:
+        return f"{inputs_read()}; {DOCKER_HOST_COMMAND}"
+
+    def shared_command(self) -> str:
+        """The command within HostState, whose prelude has set ``$og_inputs``."""
         return DOCKER_HOST_COMMAND
 
     @override

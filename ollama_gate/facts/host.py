@@ -13,7 +13,7 @@ from typing_extensions import override
 from pyinfra.api import FactBase
 
 from ..layout import AUTH_SUBDIR, PROXY_SUBDIR, TLS_SUBDIR
-from . import inspected
+from . import inspected, recorded
 from .credentials import CredentialLineDigests
 from .docker import DockerSetup
 from .images import DockerImageRefs
@@ -213,8 +213,10 @@ class ProxyLoaded(FactBase[ProxyRuntime]):
 # Facts HostState gathers whose command needs Docker: without it their section is empty
 # and they take their default, as pyinfra does for a fact whose command is missing.
 _NEEDS_DOCKER = (DockerImageRefs, OllamaModels)
-# Facts that read HostState's one inspect of the stack's containers (facts/inspected.py).
-_SHARED_INSPECT = (ComposeStack, PortHolders, OllamaModels, ProxyLoaded)
+# Facts whose command within HostState reads what its prelude has read once: the one inspect
+# of the stack's containers (facts/inspected.py), the digest of Compose's inputs
+# (facts/recorded.py).
+_SHARED = (ComposeStack, PortHolders, OllamaModels, ProxyLoaded, DockerSetup)
 # Likewise for openssl (Certificate's requires_command).
 _NEEDS_OPENSSL = (Certificate,)
 SECTION_MARK = "__OLLAMA_GATE_SECTION__"
@@ -301,7 +303,7 @@ class HostState(FactBase[dict]):
         script = []
         parallel = []
         for section, cls, args in host_state_parts(**kwargs):
-            command = cls().shared_command(**args) if cls in _SHARED_INSPECT else cls().command(**args)
+            command = cls().shared_command(**args) if cls in _SHARED else cls().command(**args)
             if cls in _NEEDS_DOCKER:
                 command = f"if command -v docker >/dev/null 2>&1; then {command}; fi"
             if cls in _NEEDS_OPENSSL:
@@ -310,8 +312,10 @@ class HostState(FactBase[dict]):
                 script.append(f"echo '{SECTION_MARK} {section}'; {{ {command}; }}")
                 # Another run holds the host: read nothing (it may be changing everything).
                 script.append('[ -n "$og_held" ] || exit 0')
-                # One inspect of the stack's containers for the sections that ask about them.
+                # One inspect of the stack's containers for the sections that ask about them,
+                # and one digest of what Compose reads for the sections that record answers.
                 script.append(inspected.read([kwargs["proxy_container"], kwargs["ollama_container"]]))
+                script.append(recorded.inputs_read())
             else:
                 parallel.append((section, command))
         # The other sections at the same time (most wait on dockerd), printed in order.

@@ -37,20 +37,35 @@ COMPOSE_INPUTS = (
 )
 
 
+# The digest of COMPOSE_INPUTS, computed once per read: HostState's prelude sets it for
+# every section that records a docker or Compose answer (a fact read alone sets its own).
+INPUTS_VAR = "og_inputs"
+INPUTS_DIGEST = f'"${INPUTS_VAR}"'
+
+
+def inputs_read() -> str:
+    """Shell setting ``$og_inputs`` to the digest of COMPOSE_INPUTS (the docker CLI and
+    Compose plugin binaries, the CLI config, the COMPOSE_* variables)."""
+    return f"{INPUTS_VAR}=$( {{ {COMPOSE_INPUTS}; }} 2>/dev/null | sha256sum)"
+
+
 def record_path(name: str) -> str:
     """The record's file: /run/lock/ollama-gate<name with / as _>.answer."""
     return f"{RECORD_DIR}/ollama-gate{name.replace('/', '_')}.answer"
 
 
-def recorded(command: str, inputs: str, name: str) -> str:
+def recorded(command: str, inputs: str, name: str, *, digest: bool = False) -> str:
     """Shell printing what ``command`` prints, from the record ``name`` while the output of
     ``inputs`` (shell printing every input of the answer) has the digest recorded with it;
-    otherwise runs ``command`` and records its output if it succeeded and printed something."""
+    otherwise runs ``command`` and records its output if it succeeded and printed something.
+    With ``digest``, ``inputs`` is already that digest (a shell word, e.g. INPUTS_DIGEST)."""
     record = shlex.quote(record_path(name))
-    # The digest line as sha256sum prints it; the record's first line read by the shell itself.
+    key = inputs if digest else f"$( {{ {inputs}; }} 2>/dev/null | sha256sum)"
+    # The digest line as sha256sum prints it; the record read by the shell itself (its first
+    # line the digest, then the answer; every line of it ends with a newline).
     return (
-        f"k=$( {{ {inputs}; }} 2>/dev/null | sha256sum); r=; {{ read -r r < {record}; }} 2>/dev/null; "
-        f"if [ \"$r\" = \"$k\" ]; then tail -n +2 {record}; "
+        f"k={key}; r=; {{ read -r r < {record}; }} 2>/dev/null; "
+        f"if [ \"$r\" = \"$k\" ]; then {{ read -r r; while IFS= read -r l; do printf '%s\\n' \"$l\"; done; }} < {record}; "
         f"elif o=$( {command} ) && [ -n \"$o\" ]; then printf '%s\\n' \"$o\"; "
         f"mkdir -p {RECORD_DIR} && printf '%s\\n%s\\n' \"$k\" \"$o\" > {record}.$$ && mv -f {record}.$$ {record}; "
         f"else [ -z \"$o\" ] || printf '%s\\n' \"$o\"; fi"

@@ -12,7 +12,7 @@ from pyinfra.api import FactBase
 
 from ..layout import HostLayout, container_name
 from . import inspected
-from .recorded import COMPOSE_INPUTS, recorded
+from .recorded import INPUTS_DIGEST, inputs_read, recorded
 
 
 @dataclass
@@ -231,7 +231,8 @@ class ComposeStack(FactBase[StackState]):
 
     def shared_command(self, stack_dir: str, project: str) -> str:
         """The command within HostState: its one inspect of the stack's containers
-        (facts/inspected.py) lists them instead of `docker ps`."""
+        (facts/inspected.py) lists them instead of `docker ps`, and its prelude has set
+        ``$og_inputs`` (facts/recorded.py)."""
         return self._command(stack_dir, project, shared=True)
 
     def _command(self, stack_dir: str, project: str, shared: bool) -> str:
@@ -241,7 +242,7 @@ class ComposeStack(FactBase[StackState]):
         # (the plugin, <project dir>/.env, COMPOSE_* variables; the file names no env_file):
         # recorded on the host while those are the same (facts/recorded.py).
         wanted = recorded(f"docker compose --project-directory {d} -f {compose_file} config --hash '*' 2>/dev/null",
-                          f"{COMPOSE_INPUTS}; echo {d} {compose_file}; cat {compose_file} {d}/.env",
+                          f"echo {INPUTS_DIGEST}; echo {d} {compose_file}; cat {compose_file} {d}/.env",
                           f"{stack_dir}.compose-config-hash")
         listed = (inspected.of_project(project, 'sub(/^service=/, "", $5); sub(/^hash=/, "", $6); '
                                                 'print "container", $5, $2, $6') if shared else
@@ -250,7 +251,7 @@ class ComposeStack(FactBase[StackState]):
                   "{{.Label \"com.docker.compose.config-hash\"}}' 2>/dev/null")
         return (
             "if command -v docker >/dev/null 2>&1; then "
-            f"{listed}; "
+            f"{'' if shared else inputs_read() + '; '}{listed}; "
             f"if [ -f {compose_file} ]; then {{ {wanted}; }} | sed 's/^/wanted /'; fi; fi; true"
         )
 

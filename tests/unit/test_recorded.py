@@ -53,3 +53,36 @@ def test_compose_answers_are_recorded_against_everything_compose_reads():
     setup = DockerSetup().command()
     assert "docker compose version --short" in setup and "ollama-gate-compose-version.answer" in setup
     assert "docker --version" in setup and "ollama-gate-docker-version.answer" in setup
+
+
+def test_one_digest_of_composes_inputs_per_read_and_the_same_records_read_alone(here, tmp_path):
+    """HostState computes the digest of what Compose reads once ($og_inputs); DockerSetup
+    read alone computes the same, so the one finds the other's records (a real shell, a
+    stand-in docker CLI on PATH that counts its runs)."""
+    from ollama_gate.facts.host import HostState
+
+    state = HostState().command(stack_dir="/opt/ollama-gate", project="ollama-gate", port=8880,
+                                proxy_container="ollama-gate-proxy", ollama_container="ollama-gate-ollama",
+                                packages=["curl"], paths=[], credential_file="", lock_wait=300)
+    assert state.count(rec.COMPOSE_INPUTS) == 1 and state.count(rec.inputs_read()) == 1
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(
+        f"#!/bin/sh\necho \"$*\" >> {tmp_path}/docker-runs\n"
+        "case \"$*\" in --version) echo 'Docker version 26.1.5+dfsg1, build a72d7cd';; "
+        "'compose version --short') echo 2.26.1;; esac\n")
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def read(script):
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, env=env).stdout
+        runs = (tmp_path / "docker-runs").read_text().count("\n") if (tmp_path / "docker-runs").exists() else 0
+        return DockerSetup().process(out.splitlines()), runs
+
+    alone, runs = read(DockerSetup().command())
+    assert (alone["docker"], alone["compose"], runs) == ("26.1.5+dfsg1", "2.26.1", 2)
+    shared, runs = read(f"{rec.inputs_read()}; {DockerSetup().shared_command()}")
+    assert (shared["docker"], shared["compose"], runs) == ("26.1.5+dfsg1", "2.26.1", 2)  # from the records
+    env["COMPOSE_PROFILES"] = "x"  # an input changed: both asked again
+    again, runs = read(f"{rec.inputs_read()}; {DockerSetup().shared_command()}")
+    assert (again["docker"], again["compose"], runs) == ("26.1.5+dfsg1", "2.26.1", 4)
