@@ -111,12 +111,16 @@ class HttpProbes(FactBase[list[dict | None]]):
         # <i>.head and <i>.body in a directory of its own beside the deploy lock (not /tmp,
         # which may be full), then printed in the order asked, each followed by its mark
         # line (%{exitcode}: a refused connection is an answer too). The directory holds
-        # answers only, never a request (credentials stay on curl's stdin).
+        # answers only, never a request (credentials stay on curl's stdin). One awk puts
+        # each mark line in <i>.mark, one cat prints <i>.head, <i>.body, a line break (a
+        # body may end without one) and <i>.mark for each request in turn (a missing file,
+        # a request curl never reported on, is skipped).
+        printed = " ".join(f"{i}.head {i}.body nl {i}.mark" for i in range(len(requests)))
         return (
             f"d=$(mktemp -d -p {LOCK_DIR} ollama-gate-probes.XXXXXX) && ( cd \"$d\" && "
-            "curl -sS --parallel --parallel-immediate --parallel-max 16 -K - > marks; "
-            f"i=0; while [ $i -lt {len(requests)} ]; do cat $i.head $i.body 2>/dev/null; echo; "
-            f"grep \"^{BATCH_MARK} $i \" marks; i=$((i+1)); done ); rm -rf \"$d\"; true"
+            "curl -sS --parallel --parallel-immediate --parallel-max 16 -K - > marks; echo > nl; "
+            f"awk -v m={BATCH_MARK} '$1 == m && $2 ~ /^[0-9]+$/ {{ print > ($2 \".mark\") }}' marks; "
+            f"cat {printed} 2>/dev/null ); rm -rf \"$d\"; true"
         )
 
     @override
