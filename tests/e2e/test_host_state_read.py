@@ -7,7 +7,8 @@ of the stack's containers (facts/inspected.py) instead of a docker call each (`d
 on those answers (recreate the proxy, pull models, reload), so they must be the same as what
 each fact's own command reads: compared here with the stack as deployed, with the proxy
 stopped and Ollama's container gone (then a rerun repairs both), and with a proxy mount
-replaced behind the container's back (the stale mount ProxyLoaded reports).
+replaced behind the container's back (the stale mount ProxyLoaded reports). And, over real SSH,
+the read is sent while pyinfra prepares the run (operations/snapshot.py).
 """
 
 from __future__ import annotations
@@ -80,3 +81,20 @@ def test_the_one_read_answers_as_each_fact_alone_in_every_state_a_rerun_decides_
     assert "endpoint verified" in rerun.output
     together, alone = read_both(lab, index)
     assert together == alone and together["proxy"].state == "running" and not together["proxy"].stale_mounts
+
+
+def test_the_read_is_sent_while_the_run_is_prepared_and_taken_by_the_first_operation(deployed):
+    """Over real SSH (pyinfra's CLI, -vvv): the read goes to the host before pyinfra begins
+    the operation run (while it prepares), its answer is printed when the first operation
+    takes it, and it is the run's only read (one more command: the verification)."""
+    lab = deployed["lab"]
+    _, host = host_of_mode(lab, "bearer")
+    run = deploy("-vvv", "--limit", host["name"])
+    assert run.returncode == 0, run.output[-3000:]
+    lines = run.output.splitlines()
+    begun = next(i for i, line in enumerate(lines) if "Beginning operation run" in line)
+    sent = [i for i, line in enumerate(lines) if ">>>" in line and "__OLLAMA_GATE_SECTION__" in line]
+    answered = next(i for i, line in enumerate(lines) if line.endswith("__OLLAMA_GATE_SECTION__ docker"))
+    assert len(sent) == 1 and sent[0] < begun < answered, (sent, begun, answered)
+    assert sum(">>>" in line for line in lines) == 2
+    assert run.changed() == {}, run.changed()
