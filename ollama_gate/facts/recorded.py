@@ -26,8 +26,6 @@ COMPOSE_PLUGINS = (
     "/usr/lib/docker/cli-plugins/docker-compose",
     "/usr/libexec/docker/cli-plugins/docker-compose",
 )
-# The docker CLI binary (path, inode, size, mtime, ctime: a package upgrade replaces the file).
-DOCKER_BINARY = "stat -L -c '%n %i %s %Y %Z' \"$(command -v docker)\""
 # The inputs of every Compose answer: which docker CLI and plugin binaries (path, inode,
 # size, mtime, ctime: a package upgrade replaces the file), the CLI's config, and the
 # COMPOSE_* variables of this session.

@@ -2,14 +2,15 @@
 
 pyinfra asks a fact again each time an operation asks for it; a deploy's operations ask
 the same few questions (the stack directory's files, Docker's state) over and over, a
-round trip each. deploy.py declares once what the run will ask (``declare``); the first
-operation that asks any of it reads all of it in ONE command (which also takes the host's
-deploy lock), and the later operations get the answers from there (``known``).
+round trip each. deploy.py declares once what the run will ask (``declare``); all of it is
+read in ONE command (which also takes the host's deploy lock), and the operations get the
+answers from there (``known``).
 
 The read is sent to the host as soon as deploy.py declares it (``_Read``): the host reads
-while this machine prepares the rest of the run, and the first operation finds the answer
-waiting (a no-change rerun of 4 lab hosts spent ~0.4 s waiting for their reads after the
-preparation; now they overlap).
+while this machine prepares the rest of the run, and the first operation that asks finds
+the answer waiting (a no-change rerun of 4 lab hosts spent ~0.4 s waiting for their reads
+after the preparation; now they overlap). A host that is not connected then is read by the
+first operation that asks.
 
 The answers are those of the start of the run, under the lock. That is right for every
 question an operation asks about something no earlier operation of the run changes (each
