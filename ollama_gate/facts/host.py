@@ -91,9 +91,11 @@ class HostLock(FactBase[dict]):
         lock = shlex.quote(lock_path(stack_dir))
         return (
             # The anchor: the process of this SSH connection (sshd-session, sshd), or
-            # whatever else runs the commands (the local connector's python).
-            "a=$PPID; while c=$(cat /proc/$a/comm 2>/dev/null); do case \"$c\" in "
-            "sh|dash|bash|sudo|su|env) a=$(cut -d' ' -f4 /proc/$a/stat);; *) break;; esac; done; "
+            # whatever else runs the commands (the local connector's python). Read with the
+            # shell's own `read` (no process per ancestor); a shell's /proc/<pid>/stat is
+            # "<pid> (<name without spaces>) <state> <ppid> ...".
+            "a=$PPID; while { read -r c < /proc/$a/comm; } 2>/dev/null; do case \"$c\" in "
+            "sh|dash|bash|sudo|su|env) read -r _ _ _ a _ < /proc/$a/stat;; *) break;; esac; done; "
             # The handshake file lives beside the lock, not in /tmp: a full /tmp must fail the
             # host with its reason, never leave this waiting for a file it cannot write.
             f"mkdir -p {LOCK_DIR}; if ! r=$(mktemp -p {LOCK_DIR} 2>&1); then "
