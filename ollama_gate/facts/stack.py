@@ -149,8 +149,9 @@ class PortHolding:
 
 class PortHolders(FactBase[PortHolding]):
     """
-    Returns who listens on a port, and which host ports the project's proxy publishes now (the
-    preflight's question, without asking Compose for hashes).
+    Returns which host ports the project's proxy publishes now and, when the port is not one
+    of them, who listens on it (the preflight's question, without asking Compose for
+    hashes; a port the proxy publishes is the stack's own, whoever listens for it).
 
     .. code:: python
 
@@ -170,11 +171,17 @@ class PortHolders(FactBase[PortHolding]):
 
     def _command(self, project: str, port: int, shared: bool) -> str:
         proxy = container_name(project, "proxy")
-        published = (inspected.fields(proxy, 'for (i = 4; i <= NF; i++) if (sub(/^published=/, "", $i)) '
-                                             'print "published " $i') + "; " if shared else
-                     "if command -v docker >/dev/null 2>&1; then "
-                     f"docker port {shlex.quote(proxy)} 2>/dev/null | sed 's/^/published /'; fi; ")
-        return published + _LISTEN.format(port=port, port_hex=f"{port:04X}")
+        # Each published port printed; the awk's status says whether `port` is one of them.
+        ours = f"n = split(p, a, \":\"); if (a[n] == \"{int(port)}\") ours = 1"
+        published = (f"printf '%s\\n' \"${inspected.VAR}\" | awk -v c={shlex.quote('/' + proxy)} "
+                     + shlex.quote(f'$1 == c {{ for (i = 4; i <= NF; i++) if (sub(/^published=/, "", $i)) '
+                                   f'{{ print "published " $i; p = $i; {ours} }} }} END {{ exit !ours }}')
+                     if shared else
+                     "command -v docker >/dev/null 2>&1 && "
+                     f"docker port {shlex.quote(proxy)} 2>/dev/null | awk "
+                     + shlex.quote(f'{{ print "published " $0; p = $NF; {ours} }} END {{ exit !ours }}'))
+        # Whatever listens is asked only when the proxy does not publish the port.
+        return f"if ! {{ {published}; }}; then {_LISTEN.format(port=port, port_hex=f'{port:04X}')}; fi; true"
 
     @override
     def process(self, output: list[str]) -> PortHolding:
