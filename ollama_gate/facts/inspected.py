@@ -42,10 +42,10 @@ def read(containers: list[str] | tuple[str, ...]) -> str:
             f"{VAR}=$(docker container inspect -f {shlex.quote(TEMPLATE)} {names} 2>/dev/null); fi")
 
 
-def fields(container: str, action: str) -> str:
-    """Shell running the awk ``action`` on the line of ``container`` (exit 1 when it has
-    none: no such container)."""
-    program = f"$1 == c {{ found = 1; {action} }} END {{ exit !found }}"
+def fields(container: str, action: str, success: str = "found") -> str:
+    """Shell running the awk ``action`` on the line of ``container``; its exit status is 0
+    when the awk variable ``success`` is set (by default ``found``: there is such a line)."""
+    program = f"$1 == c {{ found = 1; {action} }} END {{ exit !{success} }}"
     return f"printf '%s\\n' \"${VAR}\" | awk -v c={shlex.quote('/' + container)} {shlex.quote(program)}"
 
 

@@ -173,9 +173,8 @@ class PortHolders(FactBase[PortHolding]):
         proxy = container_name(project, "proxy")
         # Each published port printed; the awk's status says whether `port` is one of them.
         ours = f"n = split(p, a, \":\"); if (a[n] == \"{int(port)}\") ours = 1"
-        published = (f"printf '%s\\n' \"${inspected.VAR}\" | awk -v c={shlex.quote('/' + proxy)} "
-                     + shlex.quote(f'$1 == c {{ for (i = 4; i <= NF; i++) if (sub(/^published=/, "", $i)) '
-                                   f'{{ print "published " $i; p = $i; {ours} }} }} END {{ exit !ours }}')
+        published = (inspected.fields(proxy, 'for (i = 4; i <= NF; i++) if (sub(/^published=/, "", $i)) '
+                                             f'{{ print "published " $i; p = $i; {ours} }}', success="ours")
                      if shared else
                      "command -v docker >/dev/null 2>&1 && "
                      f"docker port {shlex.quote(proxy)} 2>/dev/null | awk "
