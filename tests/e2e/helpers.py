@@ -174,7 +174,12 @@ def process_sampler(lab, index: int) -> RemoteLoop:
 
 
 def credential_emptier(lab, index: int) -> RemoteLoop:
-    """Empty the host's credential file by hand every 0.1 s (the deploy rewrites it)."""
+    """Empty the host's credential file by hand every 0.01 s (the deploy rewrites it).
+
+    Often enough that the verification never reads the file the deploy has just written
+    before it is emptied: a refused Bearer key fails its requests in milliseconds, and a
+    rerun's operations between the write and the verification now take less than 0.1 s
+    (a 0.1 s period let one CI run read the names back intact)."""
     body = ("for f in /opt/ollama-gate/auth/htpasswd /opt/ollama-gate/auth/keys.sha256; do "
-            "if [ -s $f ]; then : > $f; fi; done; sleep 0.1")
+            "if [ -s $f ]; then : > $f; fi; done; sleep 0.01")
     return RemoteLoop(lab, index, body)
