@@ -79,7 +79,7 @@ def _no_delay(on) -> None:
     paramiko leaves Nagle's algorithm on: a small packet sent while the previous one is
     not yet acknowledged waits for that ACK, which the host delays by up to 40 ms (Linux's
     delayed ACK). A run's commands are small packets: measured on a lab host, opening the
-    session of a second command took 44 ms, 0.4 ms with TCP_NODELAY. Every packet paramiko
+    session of a second command took 42-45 ms, 0.7 ms with TCP_NODELAY (bench/ssh_nodelay.py). Every packet paramiko
     sends is a whole SSH message, so nothing is sent in pieces. Other connectors (local,
     docker) have no such socket and are left alone.
     """
