@@ -116,6 +116,71 @@ def test_every_host_has_its_read_before_any_host_goes_on_preparing(monkeypatch):
     assert sorted(events[2:]) == ["declared a", "declared b"], events
 
 
+def test_over_ssh_declare_goes_on_once_the_exec_request_is_sent_not_answered(monkeypatch):
+    """Over SSH the host replies to the exec request only once it has started the session
+    (PAM, the login's scope); this machine goes on preparing meanwhile. paramiko's own
+    SSHClient.exec_command runs here, over a transport that records what is sent and
+    answers the exec request 0.2 s later: each declare returns after its host's request
+    is sent and before it is answered; the transport's open_session is its own again."""
+    import paramiko
+
+    events = []
+
+    class Channel:
+        def __init__(self, name):
+            self.name = name
+
+        def settimeout(self, timeout):
+            pass
+
+        def exec_command(self, command):  # paramiko: send the request, then wait for the reply
+            events.append(f"exec sent {self.name}")
+            gevent.sleep(0.2)
+            events.append(f"exec answered {self.name}")
+
+        def makefile_stdin(self, *args):
+            return None
+
+        makefile = makefile_stderr = makefile_stdin
+
+    class Transport:
+        def __init__(self, name):
+            self.name = name
+
+        def open_session(self, timeout=None):
+            gevent.sleep(0.01)  # the channel-open round trip
+            return Channel(self.name)
+
+    class SshHost:
+        def __init__(self, name):
+            self.name, self.connected = name, True
+            client = paramiko.SSHClient()
+            client._transport = Transport(name)
+            self.connector = type("Connector", (), {"client": client})()
+            self.state = type("S", (), {"is_executing": False, "print_fact_input": False})()
+
+        def run_shell_command(self, command, print_output, print_input, _stdin, **kwargs):
+            self.connector.client.exec_command(command)  # as pyinfra's SSH connector does
+            _stdin.readlines()
+            return True, None
+
+    monkeypatch.setattr(snapshot, "_executor_kwargs", lambda on: {})
+    monkeypatch.setattr(snapshot, "_answer", lambda status, output: {"lock": {"held": status}})
+    hosts = [SshHost("a"), SshHost("b")]
+
+    def prepare(fake):
+        with ctx_host.use(fake):
+            snapshot.declare(**_args(Path("/opt/ollama-gate")))
+            events.append(f"declared {fake.name}")
+            assert snapshot.state() == {"lock": {"held": True}}
+
+    gevent.joinall([gevent.spawn(prepare, h) for h in hosts], raise_error=True)
+    assert sorted(events[:2]) == ["exec sent a", "exec sent b"], events
+    assert sorted(events[2:4]) == ["declared a", "declared b"], events
+    assert sorted(events[4:]) == ["exec answered a", "exec answered b"], events
+    assert all("open_session" not in vars(h.connector.client.get_transport()) for h in hosts)
+
+
 def test_the_ssh_connection_sends_each_packet_at_once():
     """TCP_NODELAY on the socket of paramiko's transport (see snapshot._no_delay); a
     connector without one (local, docker) is left alone."""
