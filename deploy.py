@@ -42,6 +42,9 @@ cred_path = lay.auth_file(mode.credential_file)
 packages = ["curl", "ca-certificates", *(["openssl"] if s.proxy_tls != "off" else []),
             *(["certbot"] if s.proxy_tls == "acme" else [])]
 
+# The images the stack runs (a gateway runs only its proxy).
+image_refs = [s.proxy_image] if gateway is not None else list(s.images)
+
 # Everything the operations below ask the host, read in ONE command by the first of them
 # (which also takes the host's deploy lock). Nothing is read while this file is prepared:
 # the hosts are prepared one after the other, the operations run on all of them at once.
@@ -54,6 +57,7 @@ snapshot.declare(
     credential_lines=cred_path if cfg.role == "backend" else "",
     # The certificate a self-signed or ACME stack starts from, and the name it is made for.
     tls_cert=lay.tls_cert if s.proxy_tls in ("self-signed", "acme") else "", fqdn=s.proxy_tls == "self-signed",
+    images=image_refs,
 )
 
 # --- Preflight: stop before changing anything ------------------------------------------
@@ -183,7 +187,7 @@ compose_file = stack.file(name="Write the Compose file.", path=lay.compose_file,
 # --- Images and the running stack -----------------------------------------------------
 images_op = images.present(
     name="Ensure the stack's images are on the host (pulled, or loaded from archives).",
-    refs=[s.proxy_image] if gateway is not None else list(s.images), source=s.images_source,
+    refs=image_refs, source=s.images_source,
     archive_dir=s.images_archive_dir,
 )
 up = stack.running(

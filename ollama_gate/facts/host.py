@@ -4,6 +4,7 @@ rerun decides on, in one command."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from .credentials import CredentialLineDigests
 from .docker import DockerSetup
 from .images import DockerImageRefs
 from .models import OllamaModels
-from .stack import ComposeStack, CredentialFileContents, PortHolders, StackFiles
+from .stack import ComposeStack, CredentialFileContents, FileState, PortHolders, StackFiles
 from .system import FileDigests, InstalledPackages
 from .tls import CertbotLineage, Certificate, Fqdn
 
@@ -68,6 +69,39 @@ def config_digest_command(stack_dir: str) -> str:
             "| LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64)")
 
 
+# What a file name must not hold for config_digest to print what the shell prints: sha256sum
+# escapes a name with a backslash or a line break, xargs splits at blanks and quotes.
+_UNREPRODUCIBLE = set(" \t\n\\'\"")
+
+
+def config_digest(files: dict[str, FileState]) -> str:
+    """``config_digest_command``'s digest, computed here from StackFiles' answer (which has
+    read and hashed every file two levels deep): the same lines (``<sha256>  <path>``,
+    paths relative to the stack directory, in C order) hashed the same way, with no
+    process on the host. The stack directory is the shortest path of the answer (find
+    lists its starting point). "" when the directory is missing (the shell prints nothing
+    then) or a name the shell would escape or split is among them (then the proxy counts
+    as not having loaded the set on disk: the reload records the shell's digest again)."""
+    if not files:
+        return ""
+    stack_dir = min(files, key=len)
+    picked = []
+    for path, state in files.items():
+        if state.kind != "f" or not path.startswith(stack_dir + "/"):
+            continue
+        rel = path[len(stack_dir) + 1:]
+        sub, _, name = rel.partition("/")
+        if not name or "/" in name:
+            continue
+        if (sub in (PROXY_SUBDIR, TLS_SUBDIR) and not name.endswith((".previous", ".ollama-gate-new"))
+                or sub == AUTH_SUBDIR and name.endswith(".conf")):
+            if state.sha256 is None or _UNREPRODUCIBLE & set(rel):
+                return ""
+            picked.append((rel.encode(), state.sha256))
+    text = "".join(f"{sha}  {rel.decode()}\n" for rel, sha in sorted(picked))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class HostLock(FactBase[dict]):
     """
     Returns whether this run holds the host's lock, taking it (``flock`` on a file in
@@ -96,20 +130,21 @@ class HostLock(FactBase[dict]):
             # "<pid> (<name without spaces>) <state> <ppid> ...".
             "a=$PPID; while { read -r c < /proc/$a/comm; } 2>/dev/null; do case \"$c\" in "
             "sh|dash|bash|sudo|su|env) read -r _ _ _ a _ < /proc/$a/stat;; *) break;; esac; done; "
-            # The handshake file lives beside the lock, not in /tmp: a full /tmp must fail the
-            # host with its reason, never leave this waiting for a file it cannot write.
-            f"mkdir -p {LOCK_DIR}; if ! r=$(mktemp -p {LOCK_DIR} 2>&1); then "
-            "echo \"lock error cannot make a file in " + LOCK_DIR + ": $r\"; r=''; else "
+            f"[ -d {LOCK_DIR} ] || mkdir -p {LOCK_DIR}; "
             f"info=\"$(date -u +%Y-%m-%dT%H:%M:%SZ) from ${{SSH_CLIENT%% *}}\"; "
-            f"( flock -w {int(wait)} 9 || exit 75; printf '%s\\n' \"$info\" > {lock}.info; "
+            # The holder says "held" on a pipe and closes it: the command substitution ends
+            # then (or when flock gave up: nothing said). What else comes on the pipe is why
+            # the lock file could not be opened.
+            f"r=$( ( flock -w {int(wait)} 9 || exit 75; {{ printf '%s\\n' \"$info\" > {lock}.info; }} 2>/dev/null; "
+            "echo held; exec >/dev/null 2>&1; "
             # Held until the anchor ends: GNU tail watches it without a process per second
             # (and lets the lock go within 0.2 s); elsewhere (busybox) a shell loop does.
-            "echo held > \"$r\"; tail --pid=\"$a\" -s 0.2 -f /dev/null 2>/dev/null || "
+            "tail --pid=\"$a\" -s 0.2 -f /dev/null 2>/dev/null || "
             "while kill -0 \"$a\" 2>/dev/null; do sleep 1; done "
-            f") 9>>{lock} </dev/null >/dev/null 2>&1 & h=$!; "
-            "while [ ! -s \"$r\" ] && kill -0 $h 2>/dev/null; do sleep 0.02; done; "
-            "if [ -s \"$r\" ]; then echo 'lock held'; og_held=1; "
-            f"else echo \"lock busy {int(wait)} $(cat {lock}.info 2>/dev/null)\"; fi; rm -f \"$r\"; fi"
+            f") 2>&1 9>>{lock} </dev/null & ); "
+            "case \"$r\" in held) echo 'lock held'; og_held=1;; "
+            f"'') echo \"lock busy {int(wait)} $(cat {lock}.info 2>/dev/null)\";; "
+            f"*) echo \"lock error cannot take {lock}: $r\";; esac"
         )
 
     @override
@@ -185,8 +220,10 @@ class ProxyLoaded(FactBase[ProxyRuntime]):
                    "if (id[root dst] != id[src]) print \"stale \" dst } }")
         return (
             f"l=; {{ read -r l < {record}; }} 2>/dev/null; echo \"loaded $l\"; "
-            f"echo \"disk $( {config_digest_command(stack_dir)} )\"; "
-            "if command -v docker >/dev/null 2>&1; then "
+            # Within HostState the digest of the set on disk is computed from its files
+            # section (config_digest): six processes fewer per read.
+            + ("" if shared else f"echo \"disk $( {config_digest_command(stack_dir)} )\"; ")
+            + "if command -v docker >/dev/null 2>&1; then "
             f"{status} | {{ read -r st pid mounts; echo \"state $st\"; "
             "if [ \"${pid:-0}\" -gt 0 ] 2>/dev/null && [ -n \"$mounts\" ]; then set --; "
             "for m in $mounts; do set -- \"$@\" \"/proc/$pid/root${m#*=}\" \"${m%%=*}\"; done; "
@@ -218,7 +255,7 @@ _NEEDS_DOCKER = (DockerImageRefs, OllamaModels)
 # Facts whose command within HostState reads what its prelude has read once: the one inspect
 # of the stack's containers (facts/inspected.py), the digest of Compose's inputs
 # (facts/recorded.py).
-_SHARED = (ComposeStack, PortHolders, OllamaModels, ProxyLoaded, DockerSetup)
+_SHARED = (ComposeStack, PortHolders, OllamaModels, ProxyLoaded, DockerSetup, DockerImageRefs)
 # Likewise for openssl (Certificate's requires_command).
 _NEEDS_OPENSSL = (Certificate,)
 SECTION_MARK = "__OLLAMA_GATE_SECTION__"
@@ -228,11 +265,13 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
                      ollama_container: str, packages: list | tuple = (), paths: list | tuple = (),
                      credential_file: str = "", lock_wait: int = 120,
                      cert_name: str = "", credential_lines: str = "", tls_cert: str = "",
-                     fqdn: bool = False) -> list[tuple[str, type, dict]]:
+                     fqdn: bool = False, images: list | tuple = ()) -> list[tuple[str, type, dict]]:
     """(section, fact class, its arguments) of every fact HostState answers, lock first.
     ``cert_name``: certbot's lineage of the stack (asked in every TLS mode: acme keeps it
     valid, the others remove one an earlier acme deploy left). ``credential_lines``: a
-    backend's credential file, whose line digests say which service values it accepts."""
+    backend's credential file, whose line digests say which service values it accepts.
+    ``images``: the references the stack runs; the images section says which of them the
+    engine has (the one inspect of the prelude asks about them with the containers)."""
     parts = [
         ("lock", HostLock, {"stack_dir": stack_dir, "wait": lock_wait}),
         ("docker", DockerSetup, {}),
@@ -316,7 +355,8 @@ class HostState(FactBase[dict]):
                 script.append('[ -n "$og_held" ] || exit 0')
                 # One inspect of the stack's containers for the sections that ask about them,
                 # and one digest of what Compose reads for the sections that record answers.
-                script.append(inspected.read([kwargs["proxy_container"], kwargs["ollama_container"]]))
+                script.append(inspected.read([kwargs["proxy_container"], kwargs["ollama_container"]],
+                                             list(kwargs.get("images") or ())))
                 script.append(recorded.inputs_read())
             else:
                 parallel.append((section, command))
@@ -325,7 +365,7 @@ class HostState(FactBase[dict]):
         # Their answers are buffered in files beside the lock, not in /tmp: a full /tmp
         # must make a section say why it failed, never read as an empty answer. Each
         # buffer ends with BUFFERED_MARK; one without it (a write failed) fails the read.
-        script.append(f"mkdir -p {LOCK_DIR}")
+        script.append(f"[ -d {LOCK_DIR} ] || mkdir -p {LOCK_DIR}")
         script.append(f"t=$(mktemp -d -p {LOCK_DIR} ollama-gate-state.XXXXXX) || exit 1")
         script.append('p=""')
         for section, command in parallel:
@@ -350,6 +390,8 @@ class HostState(FactBase[dict]):
             fact = SECTIONS[section]()
             # As pyinfra does: a fact with no output takes its default.
             state[section] = fact.process(section_lines) if section_lines else fact.default()
+        if "proxy" in state and "files" in state:
+            state["proxy"].on_disk = config_digest(state["files"])
         return state
 
 

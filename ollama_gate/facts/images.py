@@ -30,6 +30,14 @@ class DockerImageRefs(FactBase[list]):
             "docker image ls --format '{{.Repository}} {{.Tag}} {{.Digest}}' 2>/dev/null || true"
         )
 
+    def shared_command(self) -> str:
+        """The command within HostState: its one ``docker inspect`` (facts/inspected.py)
+        also asked about the images the stack runs, so this section holds the references
+        of those of them that are present (not every image of the engine: what the
+        images operation asks). Printed as ``docker image ls`` prints them."""
+        from .inspected import image_refs
+        return image_refs()
+
     @override
     def process(self, output) -> list:
         refs = set()

@@ -1,9 +1,10 @@
 """HostState's one read answers as the facts read alone do (#15), on a real lab host.
 
-Within HostState, the stack's containers (ComposeStack), the proxy's published ports (PortHolders), Ollama's process (OllamaModels)
-and the proxy's state and bind mounts (ProxyLoaded) come from ONE `docker container inspect`
-of the stack's containers (facts/inspected.py) instead of a docker call each (`docker ps`,
-`docker port`, two inspects). A run decides
+Within HostState, the stack's containers (ComposeStack), the proxy's published ports (PortHolders), Ollama's process (OllamaModels),
+the proxy's state and bind mounts (ProxyLoaded) and the stack's images (DockerImageRefs) come
+from ONE `docker inspect` of the stack's containers and images (facts/inspected.py) instead
+of a docker call each (`docker ps`, `docker port`, two inspects, `docker image ls`); the
+digest of the proxy's config on disk is computed from the files section. A run decides
 on those answers (recreate the proxy, pull models, reload), so they must be the same as what
 each fact's own command reads: compared here with the stack as deployed, with the proxy
 stopped and Ollama's container gone (then a rerun repairs both), and with a proxy mount
@@ -16,6 +17,7 @@ from __future__ import annotations
 import shlex
 
 from ollama_gate.facts.host import HostState, ProxyLoaded
+from ollama_gate.facts.images import DockerImageRefs
 from ollama_gate.facts.models import OllamaModels
 from ollama_gate.facts.stack import ComposeStack, PortHolders
 
@@ -57,6 +59,13 @@ def test_the_one_read_answers_as_each_fact_alone_in_every_state_a_rerun_decides_
     assert together["models"] and not isinstance(together["models"], str)
     assert {svc: state for svc, (state, _) in together["compose"].containers.items()} == {
         "ollama": "running", "proxy": "running"}
+    # The images: asked about every tag the engine holds and one it does not, the read
+    # names exactly the ones `docker image ls` lists.
+    every = DockerImageRefs().process(_run(lab, index, DockerImageRefs().command()))
+    assert len(every) >= 2
+    state = HostState()
+    read = state.process(_run(lab, index, state.command(**ARGS, images=[*every, "ollama-gate-lab/absent:1"])))
+    assert read["images"] == every
 
     # A proxy mount replaced behind the container's back (a removed and re-made auth/).
     _run(lab, index, f"cp -a {STACK}/auth {STACK}/auth.new && mv {STACK}/auth {STACK}/auth.old && "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 
@@ -120,6 +122,53 @@ def test_a_second_run_waits_then_is_told_since_when_and_the_lock_ends_with_its_r
         subprocess.run(["rm", "-f", lock_path(stack_dir), lock_path(stack_dir) + ".info"])
 
 
+# The anchor as sshd is one: it runs the command with pipes for stdout and stderr, waits
+# for both to close (the end of the SSH channel), and lives on meanwhile.
+SSHD_LIKE = """
+import subprocess, sys
+p = subprocess.Popen(["sh", "-c", sys.argv[1]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+try:
+    out, _ = p.communicate(timeout=5)
+    print("closed " + " | ".join(out.splitlines()))
+except subprocess.TimeoutExpired:
+    print("held open")
+"""
+
+
+@needs_flock
+def test_the_lock_holder_keeps_no_pipe_of_the_session_open(tmp_path):
+    """Over SSH the command's output ends when every process has closed the session's
+    stdout and stderr; the lock's holder lives on, so it must keep neither (a holder that
+    kept a copy of stderr hung every run at its first operation)."""
+    stack_dir = f"/tmp/ollama-gate-lock-test-{uuid.uuid4().hex[:8]}"
+    script = HostState().command(**{**ARGS, "stack_dir": stack_dir}).split("; [ -n \"$og_held\" ]")[0]
+    assert "flock" in script and "lock held" in script
+    try:
+        anchor = subprocess.run([sys.executable, "-c", SSHD_LIKE, script], capture_output=True, text=True, timeout=30)
+        assert anchor.stdout.strip() == f"closed {SECTION_MARK} lock | lock held"
+    finally:
+        subprocess.run(["rm", "-f", lock_path(stack_dir), lock_path(stack_dir) + ".info"])
+
+
+@needs_flock
+def test_a_lock_that_cannot_be_taken_says_why_and_is_not_held(tmp_path):
+    """What the holder says on its pipe besides "held" is why the lock was not taken (here
+    a flock that fails as on a file it cannot lock): the run fails with it, never waits or
+    reads as busy."""
+    (tmp_path / "flock").write_text("#!/bin/sh\necho 'flock: 9: Bad file descriptor' >&2; exit 64\n")
+    (tmp_path / "flock").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    stack_dir = f"/tmp/ollama-gate-lock-test-{uuid.uuid4().hex[:8]}"
+    try:
+        started = time.monotonic()
+        out, _ = _run(stack_dir, wait=5, env=env).communicate(timeout=20)
+        assert time.monotonic() - started < 3
+        assert HostLock().process(out.splitlines()) == {
+            "held": False, "error": f"cannot take {lock_path(stack_dir)}: flock: 9: Bad file descriptor"}
+    finally:
+        subprocess.run(["rm", "-f", lock_path(stack_dir), lock_path(stack_dir) + ".info"])
+
+
 def test_a_backends_read_holds_its_credential_line_digests_never_a_line(tmp_path):
     """A backend's one read also says which values its credential file holds (a rotated
     gateway credential stays accepted until the gateway switched): digests of whole lines,
@@ -184,3 +233,76 @@ def test_the_tls_operations_certificate_and_fqdn_are_answered_by_the_one_read(mo
     assert "if command -v openssl >/dev/null 2>&1; then if [ -f /opt/ollama-gate/tls/cert.pem ]" in command
     assert "> $t/certificate" in command and "> $t/fqdn" in command
     assert "$t/certificate" not in HostState().command(**ARGS)
+
+
+def _stack_files(stack_dir) -> dict:
+    from ollama_gate.facts.stack import StackFiles
+    out = subprocess.run(["sh", "-c", StackFiles().command(stack_dir=str(stack_dir))], capture_output=True,
+                         text=True, check=True).stdout
+    return StackFiles().process(out.splitlines())
+
+
+def _shell_digest(stack_dir) -> str:
+    from ollama_gate.facts.host import config_digest_command
+    return subprocess.run(["sh", "-c", config_digest_command(str(stack_dir))], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_the_reads_proxy_digest_is_the_one_the_reload_records(tmp_path):
+    """Within HostState the digest of the proxy's config set on disk is computed here from
+    the files section; the reload records the shell's (config_digest_command). Both over
+    the same real directory: the same digest, and each file that counts changes it."""
+    from ollama_gate.facts.host import config_digest
+
+    stack = tmp_path / "ollama-gate"
+    for name, text in {"compose.yml": "services: {}\n", ".env": "A=1\n", "proxy/ollama-gate.conf": "server {}\n",
+                       "proxy/ollama-gate.conf.previous": "old\n", "proxy/x.ollama-gate-new": "half\n",
+                       "proxy/.hidden": "h\n", "tls/cert.pem": "c\n", "auth/htpasswd": "u:h\n",
+                       "auth/backend.conf": "set $x y;\n", "auth/.conf": "z\n", "proxy/deeper/no.conf": "n\n",
+                       "B-upper/skip": "s\n"}.items():
+        (stack / name).parent.mkdir(parents=True, exist_ok=True)
+        (stack / name).write_text(text)
+    first = _shell_digest(stack)
+    assert len(first) == 64 and config_digest(_stack_files(stack)) == first
+    # What the proxy loads changes it; the credential file (read per request), a .previous
+    # copy and the stack's other files do not.
+    for name, counts in [("auth/htpasswd", False), ("proxy/ollama-gate.conf.previous", False),
+                         ("compose.yml", False), ("tls/cert.pem", True), ("auth/backend.conf", True),
+                         ("proxy/.hidden", True)]:
+        before = _shell_digest(stack)
+        (stack / name).write_text((stack / name).read_text() + "#\n")
+        after = _shell_digest(stack)
+        assert (after != before) is counts, name
+        assert config_digest(_stack_files(stack)) == after, name
+    # A stack directory without proxy files, and none at all, as the shell prints them.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert config_digest(_stack_files(empty)) == _shell_digest(empty) == hashlib.sha256(b"").hexdigest()
+    assert config_digest(_stack_files(tmp_path / "missing")) == _shell_digest(tmp_path / "missing") == ""
+    # A name the shell escapes or splits: not reproduced here, so "" (the proxy then counts
+    # as not having loaded the set on disk, and the reload records the shell's digest).
+    (stack / "proxy" / "a b.conf").write_text("x\n")
+    assert config_digest(_stack_files(stack)) == ""
+
+
+def test_the_images_of_the_one_inspect_read_as_docker_image_ls_prints_them():
+    """The images section within HostState: the references of each inspected image, split
+    by a real awk into what ``docker image ls`` prints, so DockerImageRefs reads them as
+    before (a registry's port is not a tag; a digest is not a tag)."""
+    from ollama_gate.facts import inspected
+    from ollama_gate.facts.images import DockerImageRefs
+
+    containers = ("/ollama-gate-proxy running 41 project=ollama-gate service=proxy hash=ab "
+                  "/opt/ollama-gate/proxy=/etc/nginx/conf.d published=80/tcp->0.0.0.0:8880")
+    lines = [containers, "image nginx:1.28.0 nginx@sha256:" + "a" * 64,
+             "image registry.lan:5000/team/ollama:0.12.6 registry.lan:5000/team/ollama:latest", "image"]
+    out = subprocess.run(["sh", "-c", f"{inspected.VAR}=$1; " + DockerImageRefs().shared_command(), "sh",
+                          "\n".join(lines)], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[:2] == ["nginx 1.28.0 <none>", "nginx <none> sha256:" + "a" * 64]
+    assert DockerImageRefs().process(out.splitlines()) == [
+        "nginx:1.28.0", "nginx@sha256:" + "a" * 64, "registry.lan:5000/team/ollama:0.12.6",
+        "registry.lan:5000/team/ollama:latest"]
+    # The read asks the engine about the declared images with the containers, in one call.
+    command = HostState().command(**{**ARGS, "images": ["nginx:1.28.0", "ollama/ollama:0.12.6"]})
+    assert command.count("docker inspect") == 1 and "docker image ls" not in command
+    assert "ollama-gate-proxy ollama-gate-ollama nginx:1.28.0 ollama/ollama:0.12.6 2>/dev/null" in command
