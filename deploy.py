@@ -45,9 +45,9 @@ packages = ["curl", "ca-certificates", *(["openssl"] if s.proxy_tls != "off" els
 # The images the stack runs (a gateway runs only its proxy).
 image_refs = [s.proxy_image] if gateway is not None else list(s.images)
 
-# Everything the operations below ask the host, read in ONE command by the first of them
-# (which also takes the host's deploy lock). Nothing is read while this file is prepared:
-# the hosts are prepared one after the other, the operations run on all of them at once.
+# Everything the operations below ask the host, read in ONE command (which also takes the
+# host's deploy lock), sent to the host now: it reads while this machine prepares the rest
+# of the run, and the operations take their answers from it.
 snapshot.declare(
     stack_dir=d, project=s.stack_project, port=s.proxy_port,
     proxy_container=lay.proxy_container, ollama_container=lay.ollama_container,

@@ -325,10 +325,11 @@ class HostState(FactBase[dict]):
     Returns every fact a deploy decides on, read in ONE command (a round trip each would make a rerun
     over a WAN link slow): the smaller facts' own commands one after the other, each
     section parsed by that fact's own ``process``. The facts that ask Docker about the
-    stack's containers (ComposeStack, PortHolders, OllamaModels, ProxyLoaded) share one
-    ``docker container inspect`` (facts/inspected.py) instead of a docker call each. The
-    run's lock (``HostLock``) is taken first; when another run holds it, nothing else is
-    read (that run may be changing it).
+    stack's containers and images (ComposeStack, PortHolders, OllamaModels, ProxyLoaded,
+    DockerImageRefs) share one ``docker inspect`` (facts/inspected.py) instead of a docker
+    call each, and the digest of the proxy's config on disk comes from the files section
+    (``config_digest``). The run's lock (``HostLock``) is taken first; when another run
+    holds it, nothing else is read (that run may be changing it).
 
     Arguments: those of ``host_state_parts``.
 

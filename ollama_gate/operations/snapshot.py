@@ -83,9 +83,7 @@ def _no_delay(on) -> None:
     sends is a whole SSH message, so nothing is sent in pieces. Other connectors (local,
     docker) have no such socket and are left alone.
     """
-    client = getattr(on.connector, "client", None)
-    transport = client.get_transport() if client is not None and hasattr(client, "get_transport") else None
-    sock = getattr(transport, "sock", None)
+    sock = getattr(_transport(on), "sock", None)
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -154,7 +152,8 @@ class _Read:
         self.host, self.command = on, HostState().command(**args)
         self.executor_kwargs = _executor_kwargs(on)
         self.sent = Event()
-        self.transport = _transport(on)
+        transport = _transport(on)
+        self.transport = transport if callable(getattr(transport, "open_session", None)) else None
         if self.transport is not None:
             self.transport.open_session = self._open_session
         self.greenlet = gevent.spawn(self._run)
@@ -204,8 +203,7 @@ class _Read:
 def _transport(on):
     """The paramiko transport of ``on``'s SSH connection (None with another connector)."""
     client = getattr(on.connector, "client", None)
-    transport = client.get_transport() if client is not None and hasattr(client, "get_transport") else None
-    return transport if callable(getattr(transport, "open_session", None)) else None
+    return client.get_transport() if client is not None and hasattr(client, "get_transport") else None
 
 
 def _executor_kwargs(on) -> dict:
