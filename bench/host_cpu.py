@@ -1,4 +1,4 @@
-"""Benchmark: what one lab host's CPU pays for a no-change rerun, piece by piece (issue #15).
+"""Benchmark: what one lab host's CPU pays for a no-change rerun: its read, an SSH login (#15).
 
     .venv/bin/python bench/host_cpu.py [--runs 30] [--host 1] [--project DIR]
 
@@ -15,7 +15,8 @@ per run, median of --runs:
 
 The host's idle rate (Ollama's health checks every 10 s, dockerd) is measured before and
 subtracted. --project takes the read from another checkout's deploy.py (e.g. an older
-commit unpacked with `git archive`, its .lab linked to this one's), for a before/after. Prints figures; asserts nothing (a benchmark, not a test).
+commit unpacked with `git archive`, its .lab linked to this one's), for a before/after.
+Prints figures; asserts nothing (a benchmark, not a test).
 """
 
 from __future__ import annotations
@@ -34,27 +35,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.rerun_bench import PYINFRA, STATE, _cgroup_usage, _lab_container_ids  # noqa: E402
+from bench import rerun_bench as rb  # noqa: E402
+from bench.rerun_bench import PYINFRA, STATE, _lab_container_ids, lab_cpu  # noqa: E402
 from ollama_gate.facts.host import SECTION_MARK  # noqa: E402
 
 
-def host_cpu(ids: list[str]) -> float:
-    return sum(u for u in (_cgroup_usage(i) for i in ids) if u is not None)
-
-
-def idle_rate(ids: list[str], seconds: float = 5.0) -> float:
-    start = host_cpu(ids)
+def idle_rate(seconds: float) -> float:
+    start = lab_cpu()
     time.sleep(seconds)
-    return (host_cpu(ids) - start) / seconds
+    return (lab_cpu() - start) / seconds
 
 
-def per_run(ids: list[str], idle: float, action, runs: int) -> list[float]:
+def per_run(idle: float, action, runs: int) -> list[float]:
     """CPU seconds of the host per call of ``action`` (idle rate subtracted), one figure a call."""
     figures = []
     for _ in range(runs):
-        used, start = host_cpu(ids), time.monotonic()
+        used, start = lab_cpu(), time.monotonic()
         action()
-        figures.append(host_cpu(ids) - used - idle * (time.monotonic() - start))
+        figures.append(lab_cpu() - used - idle * (time.monotonic() - start))
     return figures
 
 
@@ -80,7 +78,9 @@ def main() -> None:
     lab = json.loads(STATE.read_text())
     entry = lab["hosts"][args.host - 1]
     name = entry["name"]
-    ids = _lab_container_ids([name])
+    rb.LAB_CONTAINERS[:] = _lab_container_ids([name])  # what lab_cpu sums: this host only
+    if lab_cpu() is None:
+        sys.exit("the lab host's CPU cannot be read here (no cgroup v1 cpuacct or v2 cpu.stat of its containers)")
 
     script = read_command(name, args.project)
     with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
@@ -89,7 +89,7 @@ def main() -> None:
         subprocess.run(["docker", "cp", f.name, f"{name}:/root/og-bench-read.sh"], check=True)
     # `timeout` is the anchor the lock's holder watches (as sshd-session is over SSH).
     in_host = ["docker", "exec", name, "timeout", "60", "sh", "/root/og-bench-read.sh"]
-    idle = idle_rate(ids, 10.0)  # a health check comes every 10 s: one in each window
+    idle = idle_rate(10.0)  # a health check comes every 10 s: one in each window
     print(f"{name}: idle {idle * 1000:.1f} ms of CPU per second (health checks, dockerd); "
           f"{args.runs} runs each, medians")
 
@@ -97,8 +97,8 @@ def main() -> None:
         done = subprocess.run(in_host, capture_output=True, text=True)
         assert done.returncode == 0 and f"{SECTION_MARK} lock" in done.stdout, done.stderr
     exec_only = ["docker", "exec", name, "timeout", "60", "true"]
-    docker_exec = per_run(ids, idle, lambda: subprocess.run(exec_only, check=True), args.runs)
-    reads = per_run(ids, idle, read, args.runs)
+    docker_exec = per_run(idle, lambda: subprocess.run(exec_only, check=True), args.runs)
+    reads = per_run(idle, read, args.runs)
     base = statistics.median(docker_exec)
     print(f"  host-state read: {(statistics.median(reads) - base) * 1000:.1f} ms "
           f"({len(script)} bytes; `docker exec ... true` alone, subtracted: {base * 1000:.1f} ms)")
@@ -115,8 +115,8 @@ def main() -> None:
             out.read()
         client.close()
         time.sleep(0.2)  # sshd's session ends after the client has gone
-    print(f"  SSH login, nothing run: {statistics.median(per_run(ids, idle, lambda: login(None), args.runs)) * 1000:.1f} ms")
-    print(f"  SSH login running `true`: {statistics.median(per_run(ids, idle, lambda: login('true'), args.runs)) * 1000:.1f} ms")
+    print(f"  SSH login, nothing run: {statistics.median(per_run(idle, lambda: login(None), args.runs)) * 1000:.1f} ms")
+    print(f"  SSH login running `true`: {statistics.median(per_run(idle, lambda: login('true'), args.runs)) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -70,8 +70,9 @@ def config_digest_command(stack_dir: str) -> str:
 
 
 # What a file name must not hold for config_digest to print what the shell prints: sha256sum
-# escapes a name with a backslash or a line break, xargs splits at blanks and quotes.
-_UNREPRODUCIBLE = set(" \t\n\\'\"")
+# escapes a name with a backslash or a line break (a carriage return too, in newer
+# coreutils), xargs splits at blanks and quotes.
+_UNREPRODUCIBLE = set(" \t\n\r\\'\"")
 
 
 def config_digest(files: dict[str, FileState]) -> str:

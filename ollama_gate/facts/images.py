@@ -6,6 +6,8 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
+from .inspected import image_refs
+
 
 class DockerImageRefs(FactBase[list]):
     """
@@ -35,7 +37,6 @@ class DockerImageRefs(FactBase[list]):
         also asked about the images the stack runs, so this section holds the references
         of those of them that are present (not every image of the engine: what the
         images operation asks). Printed as ``docker image ls`` prints them."""
-        from .inspected import image_refs
         return image_refs()
 
     @override

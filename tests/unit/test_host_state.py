@@ -283,6 +283,10 @@ def test_the_reads_proxy_digest_is_the_one_the_reload_records(tmp_path):
     # as not having loaded the set on disk, and the reload records the shell's digest).
     (stack / "proxy" / "a b.conf").write_text("x\n")
     assert config_digest(_stack_files(stack)) == ""
+    (stack / "proxy" / "a b.conf").unlink()
+    assert config_digest(_stack_files(stack)) == _shell_digest(stack)
+    (stack / "tls" / "a\rb.pem").write_text("x\n")
+    assert config_digest(_stack_files(stack)) == ""
 
 
 def test_the_images_of_the_one_inspect_read_as_docker_image_ls_prints_them():
