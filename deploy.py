@@ -58,6 +58,9 @@ snapshot.declare(
     # The certificate a self-signed or ACME stack starts from, and the name it is made for.
     tls_cert=lay.tls_cert if s.proxy_tls in ("self-signed", "acme") else "", fqdn=s.proxy_tls == "self-signed",
     images=image_refs,
+    # The verification's probes ride along (their curl config on the read's stdin): when
+    # the run then changes nothing on the host, their answers are its verification.
+    **(endpoint.probes_with_the_read(cfg) if s.verify_enabled else {}),
 )
 
 # --- Preflight: stop before changing anything ------------------------------------------

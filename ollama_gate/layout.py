@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 COMPOSE_FILENAME = "compose.yml"
+# Where a run's lock and its short-lived buffers live on a host: /run is a tmpfs, so a
+# lock never outlives a reboot.
+LOCK_DIR = "/run/lock"
 # The stack directory's subdirectories (relative: the proxy's config digest lists them so).
 PROXY_SUBDIR = "proxy"
 AUTH_SUBDIR = "auth"

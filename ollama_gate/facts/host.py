@@ -13,10 +13,11 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
-from ..layout import AUTH_SUBDIR, PROXY_SUBDIR, TLS_SUBDIR
+from ..layout import AUTH_SUBDIR, LOCK_DIR, PROXY_SUBDIR, TLS_SUBDIR
 from . import inspected, recorded
 from .credentials import CredentialLineDigests
 from .docker import DockerSetup
+from .http import EndpointProbes
 from .images import DockerImageRefs
 from .models import OllamaModels
 from .stack import ComposeStack, CredentialFileContents, FileState, PortHolders, StackFiles
@@ -45,8 +46,6 @@ class MemoryTotal(FactBase[int | None]):
         return int(lines[0]) // 1024
 
 
-# Where a run's lock lives: /run is a tmpfs, so a lock never outlives a reboot.
-LOCK_DIR = "/run/lock"
 # The last line of each buffered HostState section: without it, the section was cut short.
 BUFFERED_MARK = "#ollama-gate-buffered"
 # The record of the proxy config set the running proxy last loaded (nginx -t passed, reloaded).
@@ -266,13 +265,16 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
                      ollama_container: str, packages: list | tuple = (), paths: list | tuple = (),
                      credential_file: str = "", lock_wait: int = 120,
                      cert_name: str = "", credential_lines: str = "", tls_cert: str = "",
-                     fqdn: bool = False, images: list | tuple = ()) -> list[tuple[str, type, dict]]:
+                     fqdn: bool = False, images: list | tuple = (), probes: list | tuple = (),
+                     probes_names_file: str = "") -> list[tuple[str, type, dict]]:
     """(section, fact class, its arguments) of every fact HostState answers, lock first.
     ``cert_name``: certbot's lineage of the stack (asked in every TLS mode: acme keeps it
     valid, the others remove one an earlier acme deploy left). ``credential_lines``: a
     backend's credential file, whose line digests say which service values it accepts.
     ``images``: the references the stack runs; the images section says which of them the
-    engine has (the one inspect of the prelude asks about them with the containers)."""
+    engine has (the one inspect of the prelude asks about them with the containers).
+    ``probes``: the verification's requests (``EndpointProbes``, with the names of
+    ``probes_names_file``); their curl config is the read's stdin."""
     parts = [
         ("lock", HostLock, {"stack_dir": stack_dir, "wait": lock_wait}),
         ("docker", DockerSetup, {}),
@@ -299,6 +301,8 @@ def host_state_parts(stack_dir: str, project: str, port: int, proxy_container: s
         # A backend: which values its credential file holds (line digests, no hash), so a
         # rotated gateway credential stays accepted until the gateway has switched.
         parts.append(("credential-lines", CredentialLineDigests, {"path": credential_lines}))
+    if probes:
+        parts.append(("endpoint", EndpointProbes, {"requests": list(probes), "names_file": probes_names_file}))
     return parts
 
 
@@ -345,6 +349,7 @@ class HostState(FactBase[dict]):
     def command(self, **kwargs) -> str:
         script = []
         parallel = []
+        buffered = f"{{ {{ %s; }}%s; echo '{BUFFERED_MARK}'; }} > $t/%s 2>>$t/err & p=\"$p $!\""
         for section, cls, args in host_state_parts(**kwargs):
             command = cls().shared_command(**args) if cls in _SHARED else cls().command(**args)
             if cls in _NEEDS_DOCKER:
@@ -355,23 +360,35 @@ class HostState(FactBase[dict]):
                 script.append(f"echo '{SECTION_MARK} {section}'; {{ {command}; }}")
                 # Another run holds the host: read nothing (it may be changing everything).
                 script.append('[ -n "$og_held" ] || exit 0')
-                # One inspect of the stack's containers for the sections that ask about them,
-                # and one digest of what Compose reads for the sections that record answers.
-                script.append(inspected.read([kwargs["proxy_container"], kwargs["ollama_container"]],
-                                             list(kwargs.get("images") or ())))
-                script.append(recorded.inputs_read())
+                # The other sections run at the same time (most wait on dockerd), printed
+                # in order. Only their own PIDs are waited for: the lock's holder lives as
+                # long as the run. Their answers are buffered in files beside the lock, not
+                # in /tmp: a full /tmp must make a section say why it failed, never read as
+                # an empty answer. Each buffer ends with BUFFERED_MARK; one without it (a
+                # write failed) fails the read.
+                script.append(f"[ -d {LOCK_DIR} ] || mkdir -p {LOCK_DIR}")
+                script.append(f"t=$(mktemp -d -p {LOCK_DIR} ollama-gate-state.XXXXXX) || exit 1")
+                script.append('p=""')
+            elif cls is EndpointProbes:
+                # The verification's requests, the longest section (a generation): started
+                # first. Their curl reads its config (credentials) from the read's stdin; a
+                # section run with & has /dev/null as its stdin, so it takes fd 3, opened
+                # for it alone (the lock's holder never has it). No curl yet (a first
+                # deploy installs it): no answers, and the verification asks later.
+                script.append("exec 3<&0")
+                script.append(buffered % (f"if command -v curl >/dev/null 2>&1; then {command}; fi", " <&3", section))
+                script.append("exec 3<&-")
+                parallel.append((section, None))
             else:
                 parallel.append((section, command))
-        # The other sections at the same time (most wait on dockerd), printed in order.
-        # Only their own PIDs are waited for: the lock's holder lives as long as the run.
-        # Their answers are buffered in files beside the lock, not in /tmp: a full /tmp
-        # must make a section say why it failed, never read as an empty answer. Each
-        # buffer ends with BUFFERED_MARK; one without it (a write failed) fails the read.
-        script.append(f"[ -d {LOCK_DIR} ] || mkdir -p {LOCK_DIR}")
-        script.append(f"t=$(mktemp -d -p {LOCK_DIR} ollama-gate-state.XXXXXX) || exit 1")
-        script.append('p=""')
+        # One inspect of the stack's containers for the sections that ask about them, and
+        # one digest of what Compose reads for the sections that record answers.
+        script.append(inspected.read([kwargs["proxy_container"], kwargs["ollama_container"]],
+                                     list(kwargs.get("images") or ())))
+        script.append(recorded.inputs_read())
         for section, command in parallel:
-            script.append(f"{{ {{ {command}; }}; echo '{BUFFERED_MARK}'; }} > $t/{section} 2>>$t/err & p=\"$p $!\"")
+            if command is not None:
+                script.append(buffered % (command, "", section))
         script.append("wait $p")
         script.append(f"{buffers_printed([section for section, _ in parallel])}; s=$?")
         script.append('cat $t/err >&2; rm -rf $t; exit $s')
@@ -399,4 +416,4 @@ class HostState(FactBase[dict]):
 
 SECTIONS = {section: cls for section, cls, _ in host_state_parts("/", "p", 1, "c", "c", credential_file="/f",
                                                                  cert_name="n", credential_lines="/f",
-                                                                 tls_cert="/c", fqdn=True)}
+                                                                 tls_cert="/c", fqdn=True, probes=["GET /"])}

@@ -10,7 +10,7 @@ from typing_extensions import override
 
 from pyinfra.api import FactBase
 
-from .host import LOCK_DIR
+from ..layout import LOCK_DIR
 
 # Lines curl and the shell add after the response, so that status and exit code are data.
 STATUS_MARK = "__OLLAMA_GATE_HTTP_STATUS__"

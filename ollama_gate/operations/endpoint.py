@@ -24,6 +24,7 @@ from ..checks import (REPORT_ENV, Check, Probe, base_url, credentials_entry, hos
                       judge_names, plan, report_path_for, run_report, summary)
 from ..gateway import backend_probes, backend_resolve, backend_state, backend_url, backends_report, pool_summary
 from ..proxy import BACKEND_CA_FILENAME
+from . import snapshot
 from .util import fail_host
 
 # A rewritten bearer key file is read by the proxy within a second, and a proxy that was
@@ -62,11 +63,7 @@ def _ask(asked: Sequence[tuple[_Target, Probe]], names_file: str = ""):
     credential file)`` from that same command. The Authorization headers go to curl on
     stdin (-K -), in a buffer that prints as a placeholder: never on a command line, never
     in pyinfra's output."""
-    requests = [f"{p.method} {t.url}{p.path}" for t, p in asked]
-    stdin = curl_batch_config([
-        (p.method, t.url + p.path, p.body, p.max_time, t.insecure, p.auth.reveal() if p.auth else None, *t.tls)
-        for t, p in asked
-    ])
+    requests, stdin = _batch(asked)
     names = None
     if names_file:
         both = host.get_fact(EndpointProbes, requests=requests, names_file=names_file, _stdin=stdin) or {}
@@ -107,6 +104,99 @@ def _settled(asked: Sequence[tuple[_Target, Probe]], names_file: str = ""):
     return checks, names
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Every probe of a host's verification and where they go (``_plan``)."""
+
+    asked: list
+    pool_slices: dict
+    own: int
+    refused: tuple  # the retired values it refuses (a plan is used for these only)
+
+
+# This run's plans made with the host-state read, (id of the pyinfra state, host name) ->
+# _Plan: its answers are judged against the same probes (the wrong value is random).
+_plans: dict[tuple[int, str], _Plan] = {}
+
+
+def _key() -> tuple[int, str]:
+    return (id(getattr(host, "state", None)), host.name)
+
+
+def _plan(cfg: HostConfig, retired) -> _Plan:
+    """The probes of ``cfg``'s verification: a gateway's backends first (each as the
+    gateway reaches it: service credential in, none out), then the host itself."""
+    s = cfg.settings
+    insecure = s.proxy_tls != "off"
+    asked: list[tuple[_Target, Probe]] = []
+    pool_slices: dict[str, slice] = {}
+    if cfg.gateway is not None:
+        pool = cfg.gateway.pool
+        # TLS backends: checked against the gateway's own trust bundle, by name.
+        bundle = layout_of(s).proxy_file(BACKEND_CA_FILENAME)
+        for backend, b_cfg in zip(pool.backends, cfg.gateway.backends):
+            target = _Target(f"{host.name} -> backend {backend.name}", b_cfg.settings,
+                             backend_url(backend, pool.tls), insecure=False,
+                             tls=(bundle, backend_resolve(backend)) if pool.tls else ())
+            start = len(asked)
+            asked += [(target, p) for p in backend_probes(cfg.gateway.service)]
+            pool_slices[backend.name] = slice(start, len(asked))
+    own = len(asked)
+    itself = _Target(host.name, s, base_url(s), insecure)
+    refused = _flatten(retired)
+    asked += [(itself, p) for p in plan(s, cfg.credentials, refused)]
+    return _Plan(asked, pool_slices, own, tuple(r.reveal() for r in refused))
+
+
+def _batch(asked: Sequence[tuple[_Target, Probe]]) -> tuple[list[str], object]:
+    """What is asked (for output, no secret) and the curl config on stdin (secret)."""
+    requests = [f"{p.method} {t.url}{p.path}" for t, p in asked]
+    stdin = curl_batch_config([
+        (p.method, t.url + p.path, p.body, p.max_time, t.insecure, p.auth.reveal() if p.auth else None, *t.tls)
+        for t, p in asked
+    ])
+    return requests, stdin
+
+
+def probes_with_the_read(cfg: HostConfig) -> dict:
+    """The verification's probes, for ``snapshot.declare``: asked by the host-state read,
+    under the deploy lock, at the same time as its other sections (``probes``,
+    ``probes_names_file``; the curl config as ``stdin``, never on a command line).
+
+    When the run then changes nothing on the host, those answers are the verification
+    (``endpoint``): the endpoint is proven as the run leaves it, without a command more.
+    Otherwise (something changed, or a check failed) the host is asked again at the end,
+    as before, with the retries of a proxy that has just reloaded."""
+    plan_ = _plans[_key()] = _plan(cfg, _retired(cfg))
+    requests, stdin = _batch(plan_.asked)
+    mode = auth.mode_of(cfg.settings)
+    return {"probes": requests, "probes_names_file": layout_of(cfg.settings).auth_file(mode.credential_file),
+            "stdin": stdin}
+
+
+def _unchanged_so_far() -> bool:
+    """No operation of this host has changed anything in this run (all that ran succeeded
+    with no command); False outside a pyinfra run."""
+    ops = getattr(host.state, "ops", None)
+    if not isinstance(ops, dict) or host not in ops:
+        return False
+    for data in ops[host].values():
+        meta = data.operation_meta
+        if meta.is_complete() and (not meta.did_succeed() or meta.did_change()):
+            return False
+    return True
+
+
+def _from_the_read(asked: Sequence[tuple[_Target, Probe]]):
+    """``(checks, names)`` from the answers the host-state read got for these probes, when
+    every check passed; else None (the host is asked again)."""
+    answer = snapshot.state().get("endpoint")
+    if not isinstance(answer, dict) or len(answer.get("answers") or []) != len(asked):
+        return None
+    checks = [judge(t.label, t.settings, p, a) for (t, p), a in zip(asked, answer["answers"])]
+    return (checks, answer.get("names")) if all(c.ok for c in checks) else None
+
+
 @operation()
 def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable[Secret] = (),
              report_path: str | None = None):
@@ -137,31 +227,23 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
 
     s = cfg.settings
     url = base_url(s)
-    insecure = s.proxy_tls != "off"
-    # A gateway proves each backend as it reaches it (service credential in, none out), and
-    # itself with its clients' credentials, as any endpoint: all in the same one command.
-    asked: list[tuple[_Target, Probe]] = []
-    pool_slices: dict[str, slice] = {}
-    if cfg.gateway is not None:
-        pool = cfg.gateway.pool
-        # TLS backends: checked against the gateway's own trust bundle, by name.
-        bundle = layout_of(s).proxy_file(BACKEND_CA_FILENAME)
-        for backend, b_cfg in zip(pool.backends, cfg.gateway.backends):
-            target = _Target(f"{host.name} -> backend {backend.name}", b_cfg.settings,
-                             backend_url(backend, pool.tls), insecure=False,
-                             tls=(bundle, backend_resolve(backend)) if pool.tls else ())
-            start = len(asked)
-            asked += [(target, p) for p in backend_probes(cfg.gateway.service)]
-            pool_slices[backend.name] = slice(start, len(asked))
-    own = len(asked)
-    itself = _Target(host.name, s, url, insecure)
-    asked += [(itself, p) for p in plan(s, cfg.credentials, _flatten(retired))]
+    # The plan the host-state read asked (deploy.py), if made for these retired values.
+    read_plan = _plans.pop(_key(), None)
+    if read_plan is not None and read_plan.refused != tuple(r.reveal() for r in _flatten(retired)):
+        read_plan = None
+    plan_ = read_plan or _plan(cfg, retired)
+    asked, pool_slices, own = plan_.asked, plan_.pool_slices, plan_.own
     # What the host's credential file holds (names only), beside what is wanted: read by
     # the same command as the probes.
     mode = auth.mode_of(s)
     file_path = layout_of(s).auth_file(mode.credential_file)
     wanted = mode.file_entries(cfg.credentials)
-    all_checks, live = _settled(asked, file_path)
+    unchanged = _unchanged_so_far()
+    early = _from_the_read(asked) if unchanged and read_plan is not None else None
+    if early is not None:
+        all_checks, live = early
+    else:
+        all_checks, live = _settled(asked, file_path)
     backend_checks = {name: all_checks[where] for name, where in pool_slices.items()}
     checks = all_checks[own:]
     checks.append(judge_names(host.name, file_path, wanted, live))
@@ -174,7 +256,10 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     if cfg.gateway is not None:
         lines += pool_summary(cfg.gateway.pool, {n: backend_state(c) for n, c in backend_checks.items()})
         checks = [c for name in backend_checks for c in backend_checks[name]] + checks
-    cert = host.get_fact(Certificate, path=layout_of(s).tls_cert) if s.proxy_tls != "off" else None
+    cert = None
+    if s.proxy_tls != "off":
+        # As the read found it when nothing changed since (the TLS operation makes it).
+        cert = (snapshot.known if unchanged else snapshot.fresh)(Certificate, path=layout_of(s).tls_cert)
     lines += tls.summary_lines(s, cert, tls.trust_file(host.name) if s.proxy_tls == "self-signed" else None)
     failed = [c for c in checks if not c.ok]
     # The result is said first: a report that cannot be written must not hide it.
@@ -182,7 +267,8 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
         for c in failed[:-1]:
             host.log_styled(f"verification failed: {c.message()}", fg="red", log_func=logger.error)
     else:
-        host.log_styled(f"endpoint verified: {len(checks)} checks passed; verified at {url} "
+        when = " (asked with the host's state read: this run changed nothing on the host)" if early else ""
+        host.log_styled(f"endpoint verified: {len(checks)} checks passed{when}; verified at {url} "
                         "(from the host itself; clients use the Base URL below)", fg="green")
         for line in lines:
             host.log(f"  {line}")
@@ -214,14 +300,20 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     host.noop(f"endpoint verified ({len(checks)} checks)")
 
 
-def verified(cfg: HostConfig, report_path: str | None = None):
-    """Verify ``cfg``'s endpoint, with the retired and expired values of the secrets file: the call
-    deploy.py ends with and verify.py consists of."""
+def _retired(cfg: HostConfig):
+    """The values ``cfg``'s endpoint must refuse: the config's, else the secrets file's
+    retired and expired ones."""
     retired = cfg.refused
     if retired is None:
         secrets = load_secrets(secrets_path(), cfg.settings.auth_password_min_length)
         retired = secrets.refused()
+    return retired
+
+
+def verified(cfg: HostConfig, report_path: str | None = None):
+    """Verify ``cfg``'s endpoint, with the retired and expired values of the secrets file: the call
+    deploy.py ends with and verify.py consists of."""
     return endpoint(
         name="Verify the endpoint: each credential in, wrong, missing and retired ones out.",
-        cfg=cfg, retired=retired, report_path=report_path,
+        cfg=cfg, retired=_retired(cfg), report_path=report_path,
     )

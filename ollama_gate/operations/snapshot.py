@@ -39,6 +39,9 @@ _declared: dict[tuple[int, str], dict] = {}
 _answers: dict[tuple[int, str], dict] = {}
 # (id of the pyinfra state, host name) -> the read sent while deploy.py was prepared.
 _sent: dict[tuple[int, str], "_Read"] = {}
+# (id of the pyinfra state, host name) -> what the read writes to its stdin (the curl config
+# of the verification's probes: credentials, never on a command line or in output).
+_stdin: dict[tuple[int, str], object] = {}
 _sending: list["_Read"] = []  # reads not yet on their way to their host
 
 # How long a run waits for another run's lock on the host before the host fails.
@@ -60,17 +63,19 @@ def lock_wait() -> int:
     return int(value) if value.isdigit() else LOCK_WAIT_SECONDS
 
 
-def declare(**kwargs) -> None:
+def declare(stdin=None, **kwargs) -> None:
     """What this host's run will ask (the arguments of ``host_state_parts``), sent to the
     host now when it is connected (``_Read``); the first ``known`` gets the answer (or,
-    when nothing could be sent, reads it then, from inside an operation)."""
+    when nothing could be sent, reads it then, from inside an operation). ``stdin``: an
+    in-memory file written to the read's stdin (the probes' curl config)."""
     key = _key()
     _declared[key] = kwargs
+    _stdin[key] = stdin
     _answers.pop(key, None)
     _sent.pop(key, None)
     if getattr(host, "connected", False) is True and not host.state.is_executing:
         _no_delay(host)
-        _sent[key] = _Read(ctx_host.get(), kwargs)
+        _sent[key] = _Read(ctx_host.get(), kwargs, stdin)
 
 
 def _no_delay(on) -> None:
@@ -122,7 +127,7 @@ def state() -> dict:
         return {}
     if key not in _answers:
         sent = _sent.pop(key, None)
-        _answers[key] = sent.answer() if sent is not None else _read(_declared[key])
+        _answers[key] = sent.answer() if sent is not None else _read(_declared[key], _stdin.get(key))
     return _answers[key]
 
 
@@ -145,11 +150,12 @@ class _Read:
     ~0.2 s for 4 hosts on 2 shared cores); this machine goes on preparing meanwhile. With
     another connector (local, docker), once the host has accepted the command: pyinfra
     reads a command's stdin right after starting it, and this object is that stdin
-    (``readlines``: nothing is written, stdin is closed as before).
+    (``readlines``: the lines of ``stdin`` if any, then stdin is closed).
     """
 
-    def __init__(self, on: object, args: dict) -> None:
+    def __init__(self, on: object, args: dict, stdin=None) -> None:
         self.host, self.command = on, HostState().command(**args)
+        self.stdin = stdin
         self.executor_kwargs = _executor_kwargs(on)
         self.sent = Event()
         transport = _transport(on)
@@ -180,7 +186,10 @@ class _Read:
 
     def readlines(self) -> list[str]:
         self.sent.set()
-        return []
+        return self.stdin.getvalue().splitlines() if self.stdin is not None else []
+
+    def __repr__(self) -> str:  # never the text of stdin
+        return "<host-state read stdin>"
 
     def _run(self):
         try:
@@ -211,13 +220,15 @@ def _executor_kwargs(on) -> dict:
     return {k: v for k, v in global_kwargs.items() if k in CONNECTOR_ARGUMENT_KEYS}
 
 
-def _read(args: dict) -> dict:
+def _read(args: dict, stdin=None) -> dict:
     """Run HostState like pyinfra's get_fact does, except that its output is printed
     (at -vvv) without the lines of the hidden sections: a credential file holds hashes."""
     state_ = host.state
     executor_kwargs = _executor_kwargs(host)
     if not host.connected:
         host.connect(reason="to load fact: HostState", raise_exceptions=True)
+    if stdin is not None:
+        executor_kwargs["_stdin"] = stdin
     return _answer(*host.run_shell_command(
         HostState().command(**args), print_output=False, print_input=state_.print_fact_input, **executor_kwargs))
 

@@ -95,7 +95,7 @@ def test_the_one_read_answers_as_each_fact_alone_in_every_state_a_rerun_decides_
 def test_the_read_is_sent_while_the_run_is_prepared_and_taken_by_the_first_operation(deployed):
     """Over real SSH (pyinfra's CLI, -vvv): the read goes to the host before pyinfra begins
     the operation run (while it prepares), its answer is printed when the first operation
-    takes it, and it is the run's only read (one more command: the verification)."""
+    takes it, and it is the run's only command: the verification's probes rode along."""
     lab = deployed["lab"]
     _, host = host_of_mode(lab, "bearer")
     run = deploy("-vvv", "--limit", host["name"])
@@ -105,5 +105,26 @@ def test_the_read_is_sent_while_the_run_is_prepared_and_taken_by_the_first_opera
     sent = [i for i, line in enumerate(lines) if ">>>" in line and "__OLLAMA_GATE_SECTION__" in line]
     answered = next(i for i, line in enumerate(lines) if line.endswith("__OLLAMA_GATE_SECTION__ docker"))
     assert len(sent) == 1 and sent[0] < begun < answered, (sent, begun, answered)
-    assert sum(">>>" in line for line in lines) == 2
+    assert sum(">>>" in line for line in lines) == 1
     assert run.changed() == {}, run.changed()
+    assert "endpoint verified" in run.output and "asked with the host's state read" in run.output
+
+
+def test_a_run_that_changes_something_verifies_again_at_the_end(deployed):
+    """The read's probes see the host as it was: with its model removed by hand, the
+    generation probe fails then; the run pulls the model back (a change), so the read's
+    answers prove nothing and the endpoint is asked again, in a command of its own, once
+    the model is back, and passes. The next run changes nothing: one command again."""
+    lab = deployed["lab"]
+    index, host = host_of_mode(lab, "basic")
+    _run(lab, index, f"docker exec {OLLAMA} ollama rm gemma3:1b")
+    run = deploy("-vvv", "--limit", host["name"])
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Ensure the models are pulled (only missing ones)." in run.changed(), run.changed()
+    sent = [line for line in run.output.splitlines() if ">>>" in line]
+    probes = [line for line in sent if "curl -sS --parallel" in line and "__OLLAMA_GATE_SECTION__" not in line]
+    assert len(probes) == 1, sent
+    assert "endpoint verified" in run.output and "asked with the host's state read" not in run.output
+    again = deploy("-vvv", "--limit", host["name"])
+    assert again.returncode == 0 and again.changed() == {}, again.changed()
+    assert sum(">>>" in line for line in again.output.splitlines()) == 1

@@ -83,7 +83,7 @@ def run_deploy(monkeypatch, cfg: HostConfig) -> list[tuple[str, dict, int]]:
                     return FakeOp()
                 monkeypatch.setattr(module, attr, record)
     # Nothing is read from a host: every fact gets FakeHost's answer.
-    monkeypatch.setattr(ollama_gate.operations.snapshot, "_read", lambda args: {})
+    monkeypatch.setattr(ollama_gate.operations.snapshot, "_read", lambda args, stdin=None: {})
     monkeypatch.setattr(pyinfra, "host", fake_host)
     monkeypatch.setattr(pyinfra, "inventory", [fake_host])
     monkeypatch.setattr(ollama_gate.config, "config_for_host", lambda host, inventory: cfg)

@@ -51,7 +51,7 @@ def test_known_answers_declared_facts_from_the_one_read_and_asks_the_others(monk
     fake = FakeHost("h1")
     monkeypatch.setattr(snapshot, "host", fake)
     reads = []
-    monkeypatch.setattr(snapshot, "_read", lambda args: reads.append(args) or {
+    monkeypatch.setattr(snapshot, "_read", lambda args, stdin=None: reads.append(args) or {
         "lock": {"held": True}, "files": {"/opt/ollama-gate": "d"}, "packages": ["curl"]})
     snapshot.declare(**ARGS)
     assert snapshot.known(StackFiles, stack_dir="/opt/ollama-gate") == {"/opt/ollama-gate": "d"}
@@ -68,7 +68,7 @@ def test_known_answers_declared_facts_from_the_one_read_and_asks_the_others(monk
 def test_certbots_lineage_is_answered_by_the_one_read(monkeypatch):
     fake = FakeHost("h1")
     monkeypatch.setattr(snapshot, "host", fake)
-    monkeypatch.setattr(snapshot, "_read", lambda args: {"lock": {"held": True}, "certbot": None})
+    monkeypatch.setattr(snapshot, "_read", lambda args, stdin=None: {"lock": {"held": True}, "certbot": None})
     snapshot.declare(**ARGS, cert_name="ollama-gate")
     assert "certbot" in [section for section, _, _ in host_state_parts(**ARGS, cert_name="ollama-gate")]
     # None (no lineage) is an answer from the read, not a reason to ask the host again.
@@ -223,7 +223,7 @@ def test_the_tls_operations_certificate_and_fqdn_are_answered_by_the_one_read(mo
 
     fake = FakeHost("h1")
     monkeypatch.setattr(snapshot, "host", fake)
-    monkeypatch.setattr(snapshot, "_read", lambda args: {"lock": {"held": True}, "certificate": None,
+    monkeypatch.setattr(snapshot, "_read", lambda args, stdin=None: {"lock": {"held": True}, "certificate": None,
                                                          "fqdn": "gpu1.example.com"})
     snapshot.declare(**ARGS, tls_cert="/opt/ollama-gate/tls/cert.pem", fqdn=True)
     assert snapshot.known(Certificate, path="/opt/ollama-gate/tls/cert.pem") is None
@@ -310,3 +310,71 @@ def test_the_images_of_the_one_inspect_read_as_docker_image_ls_prints_them():
     command = HostState().command(**{**ARGS, "images": ["nginx:1.28.0", "ollama/ollama:0.12.6"]})
     assert command.count("docker inspect") == 1 and "docker image ls" not in command
     assert "ollama-gate-proxy ollama-gate-ollama nginx:1.28.0 ollama/ollama:0.12.6 2>/dev/null" in command
+
+
+# A curl for the probes section: reads its config from stdin (-K -) as the real one does,
+# answers each request (200 with the Authorization header it was given, 401 without) in
+# the files and mark lines the real one writes for HttpProbes' command.
+FAKE_CURL = r"""#!/usr/bin/env python3
+import sys
+config = sys.stdin.read()
+for i, block in enumerate(config.split("next\n")):
+    authorized = 'header = "Authorization: ' in block
+    status = 200 if authorized else 401
+    open(f"{i}.head", "w").write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\r\n")
+    open(f"{i}.body", "w").write('{"models": [{"name": "gemma3:1b"}]}' if authorized else "")
+    print(f"\n__OLLAMA_GATE_HTTP_ANSWER__ {i} {status} 0")
+"""
+
+# The anchor as sshd is one, with the session's stdin: written, then closed.
+SSHD_WITH_STDIN = """
+import subprocess, sys
+p = subprocess.Popen(["sh", "-c", sys.argv[1]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
+try:
+    out, _ = p.communicate(sys.stdin.read(), timeout=20)
+    sys.stdout.write(out)
+except subprocess.TimeoutExpired:
+    print("held open")
+"""
+
+
+@needs_flock
+def test_the_probes_ride_along_reading_their_credentials_from_the_reads_stdin(tmp_path):
+    """The verification's probes are a section of the read, started before the rest: their
+    curl runs in the background and still gets the config written to the read's stdin
+    (a background job's stdin is /dev/null; the section takes the read's stdin on fd 3).
+    The config, credentials included, is never on the command line."""
+    from ollama_gate.facts.http import curl_batch_config
+    from ollama_gate.facts.http import EndpointProbes
+
+    (tmp_path / "curl").write_text(FAKE_CURL)
+    (tmp_path / "curl").chmod(0o755)
+    stack_dir = f"/tmp/ollama-gate-probe-test-{uuid.uuid4().hex[:8]}"
+    secret = "og_Secret" + uuid.uuid4().hex
+    requests = ["GET http://127.0.0.1:8880/api/tags", "GET http://127.0.0.1:8880/api/tags"]
+    stdin = curl_batch_config([("GET", "http://127.0.0.1:8880/api/tags", None, 10, False, f"Bearer {secret}"),
+                               ("GET", "http://127.0.0.1:8880/api/tags", None, 10, False, None)])
+    names_file = f"{stack_dir}/auth/api-keys"
+    command = HostState().command(**{**ARGS, "stack_dir": stack_dir, "probes": requests,
+                                     "probes_names_file": names_file})
+    assert secret not in command
+    # Started before the docker inspect the other sections wait for.
+    assert command.index("> $t/endpoint") < command.index("docker inspect") < command.index("> $t/docker")
+    assert command.index("exec 3<&0") > command.index("flock") and "exec 3<&-" in command
+    os.makedirs(f"{stack_dir}/auth")
+    with open(names_file, "w") as f:
+        f.write(f"ci {hashlib.sha256(secret.encode()).hexdigest()}\n")
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    try:
+        done = subprocess.run([sys.executable, "-c", SSHD_WITH_STDIN, command], input=stdin.getvalue(),
+                              capture_output=True, text=True, timeout=60, env=env)
+        state = HostState().process(done.stdout.splitlines())
+        assert state["lock"]["held"] is True
+        answers = state["endpoint"]["answers"]
+        assert [a["status"] for a in answers] == [200, 401]
+        assert answers[0]["models"] == ["gemma3:1b"]
+        assert EndpointProbes().process  # the section is parsed by the fact's own process
+        assert state["endpoint"]["names"] is not None
+    finally:
+        subprocess.run(["rm", "-rf", stack_dir, lock_path(stack_dir), lock_path(stack_dir) + ".info"])
