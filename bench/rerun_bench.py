@@ -16,9 +16,10 @@ converged, then for a rerun that changes nothing prints:
 
 Beside each wall time it prints what it is made of, so contention on a shared machine can
 be told from the deploy's own cost: pyinfra's CPU time (median), how long the remote
-commands took as pyinfra waited for them (the host-state read and the verification, slowest
-host; bench/timed_pyinfra.py records them; the read is sent while deploy.py is prepared,
-so its time overlaps the preparation), the CPU the lab hosts themselves used per run
+commands took as pyinfra waited for them (the host-state read, slowest host, and the
+verification when it has a command of its own: a run that changed nothing on a host is
+verified by the requests of its read; bench/timed_pyinfra.py records them; the read is sent
+while deploy.py is prepared, so its time overlaps the preparation), the CPU the lab hosts themselves used per run
 (their containers' cgroups: sshd, the commands, dockerd, Ollama and the proxy; with their
 idle rate for comparison), and the load average.
 

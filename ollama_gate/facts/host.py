@@ -334,7 +334,9 @@ class HostState(FactBase[dict]):
     DockerImageRefs) share one ``docker inspect`` (facts/inspected.py) instead of a docker
     call each, and the digest of the proxy's config on disk comes from the files section
     (``config_digest``). The run's lock (``HostLock``) is taken first; when another run
-    holds it, nothing else is read (that run may be changing it).
+    holds it, nothing else is read (that run may be changing it). With ``probes``, the
+    verification's requests (``EndpointProbes``) are one more section, started first; their
+    curl config (credentials) is this command's stdin.
 
     Arguments: those of ``host_state_parts``.
 

@@ -31,6 +31,11 @@ from .util import fail_host
 # just (re)started may need a moment: failed checks are asked again for this long.
 SETTLE_SECONDS = 15
 RETRY_INTERVAL = 1
+# The probes asked with the host-state read hold up the whole run (its first operation waits
+# for the read): none takes longer than this. A slower answer (a wedged Ollama, a model
+# loading from a slow disk) only means the host is asked again at the end, with the
+# verification's own time limits.
+READ_MAX_TIME = 60
 
 # This run's report, path -> host -> entry. Hosts verify in parallel greenlets; each adds
 # its entry and rewrites the whole file, so the file always holds this run's hosts only.
@@ -148,11 +153,13 @@ def _plan(cfg: HostConfig, retired) -> _Plan:
     return _Plan(asked, pool_slices, own, tuple(r.reveal() for r in refused))
 
 
-def _batch(asked: Sequence[tuple[_Target, Probe]]) -> tuple[list[str], object]:
-    """What is asked (for output, no secret) and the curl config on stdin (secret)."""
+def _batch(asked: Sequence[tuple[_Target, Probe]], max_time: int | None = None) -> tuple[list[str], object]:
+    """What is asked (for output, no secret) and the curl config on stdin (secret); with
+    ``max_time``, no request takes longer than that."""
     requests = [f"{p.method} {t.url}{p.path}" for t, p in asked]
     stdin = curl_batch_config([
-        (p.method, t.url + p.path, p.body, p.max_time, t.insecure, p.auth.reveal() if p.auth else None, *t.tls)
+        (p.method, t.url + p.path, p.body, min(p.max_time, max_time or p.max_time), t.insecure,
+         p.auth.reveal() if p.auth else None, *t.tls)
         for t, p in asked
     ])
     return requests, stdin
@@ -166,9 +173,10 @@ def probes_with_the_read(cfg: HostConfig) -> dict:
     When the run then changes nothing on the host, those answers are the verification
     (``endpoint``): the endpoint is proven as the run leaves it, without a command more.
     Otherwise (something changed, or a check failed) the host is asked again at the end,
-    as before, with the retries of a proxy that has just reloaded."""
+    as before, with the retries of a proxy that has just reloaded. No request of the read
+    takes longer than READ_MAX_TIME."""
     plan_ = _plans[_key()] = _plan(cfg, _retired(cfg))
-    requests, stdin = _batch(plan_.asked)
+    requests, stdin = _batch(plan_.asked, READ_MAX_TIME)
     mode = auth.mode_of(cfg.settings)
     return {"probes": requests, "probes_names_file": layout_of(cfg.settings).auth_file(mode.credential_file),
             "stdin": stdin}

@@ -4,7 +4,9 @@ pyinfra asks a fact again each time an operation asks for it; a deploy's operati
 the same few questions (the stack directory's files, Docker's state) over and over, a
 round trip each. deploy.py declares once what the run will ask (``declare``); all of it is
 read in ONE command (which also takes the host's deploy lock), and the operations get the
-answers from there (``known``).
+answers from there (``known``). The same command makes the verification's requests
+(operations/endpoint.py, ``probes_with_the_read``: their curl config is its stdin), whose
+answers verify a run that changes nothing on the host.
 
 The read is sent to the host as soon as deploy.py declares it (``_Read``): the host reads
 while this machine prepares the rest of the run, and the first operation that asks finds

@@ -103,3 +103,25 @@ def test_a_check_that_fails_at_the_read_and_after_fails_the_host(gateway, monkey
     assert len(commands) == 1 and "verification failed: " in commands[0].args[0]
     assert [c[0] for c in fake.commands] == ["EndpointProbes"]
     assert not json.loads(report.read_text())["hosts"]["gw"]["ok"]
+
+
+def test_no_request_of_the_read_holds_the_run_longer_than_its_cap(tmp_path, monkeypatch):
+    """The generation may take proxy_read_timeout (300 s) at the end; with the read, whose
+    answer the first operation waits for, at most READ_MAX_TIME: a slower one is asked again."""
+    import re
+
+    from ollama_gate.config import check_hosts
+
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text(f"users:\n  alice: {ALICE_PW}\n")
+    cfg = check_hosts([("h1", {"auth_mode": "basic", "models": ["gemma3:1b"], "proxy_read_timeout": 300})],
+                      tmp_path, secrets)["h1"]
+    fake = _host("unused", [])
+    monkeypatch.setattr(endpoint, "host", fake)
+    monkeypatch.setattr(endpoint, "_retired", lambda cfg: [])
+    plan_ = endpoint._plan(cfg, [])
+    assert max(p.max_time for _, p in plan_.asked) == 300  # the generation, at the end
+    declared = endpoint.probes_with_the_read(cfg)
+    times = [int(t) for t in re.findall(r"^max-time = (\d+)$", declared["stdin"].getvalue(), re.M)]
+    assert len(times) == len(declared["probes"]) and "POST http://127.0.0.1:8880/api/generate" in declared["probes"]
+    assert max(times) == endpoint.READ_MAX_TIME < 300
