@@ -182,16 +182,21 @@ def probes_with_the_read(cfg: HostConfig) -> dict:
             "stdin": stdin}
 
 
-def _unchanged_so_far() -> bool:
-    """No operation of this host has changed anything in this run (all that ran succeeded
-    with no command); False outside a pyinfra run."""
+def _unchanged_so_far(also: Iterable[str] = ()) -> bool:
+    """No operation of this host, nor of the hosts named ``also`` that are in this run, has
+    changed anything so far (all that ran succeeded with no command); False outside a
+    pyinfra run."""
     ops = getattr(host.state, "ops", None)
     if not isinstance(ops, dict) or host not in ops:
         return False
-    for data in ops[host].values():
-        meta = data.operation_meta
-        if meta.is_complete() and (not meta.did_succeed() or meta.did_change()):
-            return False
+    names = {host.name, *also}
+    for each, by_hash in ops.items():
+        if getattr(each, "name", None) not in names:
+            continue
+        for data in by_hash.values():
+            meta = data.operation_meta
+            if meta.is_complete() and (not meta.did_succeed() or meta.did_change()):
+                return False
     return True
 
 
@@ -216,6 +221,11 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     again for a few seconds, then the host fails with one message per check (host, check,
     credential name, expected and actual status). Nothing changes on the host: a
     successful verification is a no-change operation.
+
+    When deploy.py had these probes asked with the host-state read
+    (``probes_with_the_read``) and no operation of this run has changed anything on the
+    host (for a gateway, on its backends either), the read's answers are judged, with no
+    command, if every check passes; otherwise the host is asked now, as above.
 
     + cfg: the host's checked config (``config_for_host``)
     + retired: ``SecretsFile.retired`` (or its values): old values that must be refused
@@ -246,7 +256,8 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     mode = auth.mode_of(s)
     file_path = layout_of(s).auth_file(mode.credential_file)
     wanted = mode.file_entries(cfg.credentials)
-    unchanged = _unchanged_so_far()
+    # A gateway's answers include its backends': they too must be as the read found them.
+    unchanged = _unchanged_so_far(b.name for b in cfg.gateway.pool.backends) if cfg.gateway else _unchanged_so_far()
     early = _from_the_read(asked) if unchanged and read_plan is not None else None
     if early is not None:
         all_checks, live = early

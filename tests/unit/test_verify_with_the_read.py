@@ -125,3 +125,20 @@ def test_no_request_of_the_read_holds_the_run_longer_than_its_cap(tmp_path, monk
     times = [int(t) for t in re.findall(r"^max-time = (\d+)$", declared["stdin"].getvalue(), re.M)]
     assert len(times) == len(declared["probes"]) and "POST http://127.0.0.1:8880/api/generate" in declared["probes"]
     assert max(times) == endpoint.READ_MAX_TIME < 300
+
+
+def test_a_gateway_whose_backend_changed_asks_again(gateway, monkeypatch):  # the backends' answers may differ now
+    cfg, service, _ = gateway
+    fake = _host(f"Bearer {service}", [Meta()])
+    class Other:  # another host of the run, as pyinfra's Host: hashable, named
+        def __init__(self, name):
+            self.name = name
+
+    backend, other = Other("gpu2"), Other("elsewhere")  # elsewhere: not in its pool
+    fake.state.ops[other] = {"x": types.SimpleNamespace(operation_meta=Meta(changed=True))}
+    assert _run(monkeypatch, cfg, fake) == []
+    assert fake.commands == []
+    fake = _host(f"Bearer {service}", [Meta()])
+    fake.state.ops[backend] = {"x": types.SimpleNamespace(operation_meta=Meta(changed=True))}
+    assert _run(monkeypatch, cfg, fake) == []
+    assert [c[0] for c in fake.commands] == ["EndpointProbes"]
