@@ -91,8 +91,7 @@ def test_used_only_while_pyinfra_is_the_one_it_mirrors(monkeypatch):
     def someone_elses(state):
         return []
 
-    monkeypatch.setattr(PYINFRA_OPERATION, "get_operation_order_from_stack", someone_elses)
-    monkeypatch.undo()
+    monkeypatch.undo()  # the source hash as it is again
     monkeypatch.setattr(PYINFRA_OPERATION, "get_operation_order_from_stack", someone_elses)
     assert use_operation_order() is False
     assert PYINFRA_OPERATION.get_operation_order_from_stack is someone_elses
