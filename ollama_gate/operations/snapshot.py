@@ -252,9 +252,11 @@ def _answer(status: bool, output) -> dict:
     if not status:
         why = " ".join(output.stderr_lines[-3:]) or "no output"
         return {"error": f"could not read the host's state: {why}"}
+    answer = HostState().process(lines)
+    probes = ", the verification's requests" if "endpoint" in answer else ""
     host.log("Loaded fact HostState (one command: lock, Docker, packages, stack files, compose, certbot, "
-             "images, models, proxy)", log_func=_fact_log(state_))
-    return HostState().process(lines)
+             f"images, models, proxy{probes})", log_func=_fact_log(state_))
+    return answer
 
 
 def _fact_log(state_):
