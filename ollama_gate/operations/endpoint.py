@@ -7,7 +7,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from pyinfra import host, logger
@@ -116,7 +117,9 @@ class _Plan:
     asked: list
     pool_slices: dict
     own: int
-    refused: tuple  # the retired values it refuses (a plan is used for these only)
+    # Which retired values it refuses (a plan is used for these only): a digest, so that no
+    # printed plan (a repr in a traceback) can show a value.
+    refused: str = field(repr=False)
 
 
 # This run's plans made with the host-state read, (id of the pyinfra state, host name) ->
@@ -150,7 +153,11 @@ def _plan(cfg: HostConfig, retired) -> _Plan:
     itself = _Target(host.name, s, base_url(s), insecure)
     refused = _flatten(retired)
     asked += [(itself, p) for p in plan(s, cfg.credentials, refused)]
-    return _Plan(asked, pool_slices, own, tuple(r.reveal() for r in refused))
+    return _Plan(asked, pool_slices, own, _refused_digest(refused))
+
+
+def _refused_digest(refused) -> str:
+    return hashlib.sha256("\0".join(r.reveal() for r in refused).encode()).hexdigest()
 
 
 def _batch(asked: Sequence[tuple[_Target, Probe]], max_time: int | None = None) -> tuple[list[str], object]:
@@ -247,7 +254,7 @@ def endpoint(cfg: HostConfig, retired: Mapping[str, Sequence[Secret]] | Iterable
     url = base_url(s)
     # The plan the host-state read asked (deploy.py), if made for these retired values.
     read_plan = _plans.pop(_key(), None)
-    if read_plan is not None and read_plan.refused != tuple(r.reveal() for r in _flatten(retired)):
+    if read_plan is not None and read_plan.refused != _refused_digest(_flatten(retired)):
         read_plan = None
     plan_ = read_plan or _plan(cfg, retired)
     asked, pool_slices, own = plan_.asked, plan_.pool_slices, plan_.own

@@ -346,7 +346,6 @@ def test_the_probes_ride_along_reading_their_credentials_from_the_reads_stdin(tm
     (a background job's stdin is /dev/null; the section takes the read's stdin on fd 3).
     The config, credentials included, is never on the command line."""
     from ollama_gate.facts.http import curl_batch_config
-    from ollama_gate.facts.http import EndpointProbes
 
     (tmp_path / "curl").write_text(FAKE_CURL)
     (tmp_path / "curl").chmod(0o755)
@@ -374,7 +373,6 @@ def test_the_probes_ride_along_reading_their_credentials_from_the_reads_stdin(tm
         answers = state["endpoint"]["answers"]
         assert [a["status"] for a in answers] == [200, 401]
         assert answers[0]["models"] == ["gemma3:1b"]
-        assert EndpointProbes().process  # the section is parsed by the fact's own process
         assert state["endpoint"]["names"] is not None
     finally:
         subprocess.run(["rm", "-rf", stack_dir, lock_path(stack_dir), lock_path(stack_dir) + ".info"])

@@ -142,3 +142,28 @@ def test_a_gateway_whose_backend_changed_asks_again(gateway, monkeypatch):  # th
     fake.state.ops[backend] = {"x": types.SimpleNamespace(operation_meta=Meta(changed=True))}
     assert _run(monkeypatch, cfg, fake) == []
     assert [c[0] for c in fake.commands] == ["EndpointProbes"]
+
+
+def test_a_plan_made_for_other_retired_values_is_not_the_reads(gateway, monkeypatch):
+    """The read asked with the run's retired values; a verification told other ones makes
+    its own plan and asks the host (the read's answers, all passing, are not taken), and no
+    printed plan shows a value."""
+    from ollama_gate.operations import util
+    from ollama_gate.secrets_file import Secret
+
+    cfg, service, _ = gateway
+    fake = _host(f"Bearer {service}", [Meta()])
+    for module in (endpoint, util):
+        monkeypatch.setattr(module, "host", fake)
+    monkeypatch.setattr(endpoint, "RETRY_INTERVAL", 0)
+    monkeypatch.setattr(endpoint.outcomes, "verified", lambda *a: None)
+    old = Secret("alice", "an-old-password-value-1234")
+    monkeypatch.setattr(endpoint, "_retired", lambda cfg: [old])
+    declared = endpoint.probes_with_the_read(cfg)
+    assert "an-old-password-value-1234" not in repr(endpoint._plans[endpoint._key()])
+    answer = fake.get_fact(EndpointProbes, requests=declared["probes"], names_file=declared["probes_names_file"],
+                           _stdin=declared["stdin"])
+    fake.commands = []
+    monkeypatch.setattr(endpoint.snapshot, "state", lambda: {"endpoint": answer})
+    assert list(endpoint.endpoint._inner(cfg, retired=[])) == []
+    assert [c[0] for c in fake.commands] == ["EndpointProbes"]
