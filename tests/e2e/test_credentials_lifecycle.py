@@ -113,7 +113,10 @@ def test_removed_user_still_listed_is_deployed_revoked(deployed, secrets_copy, t
     assert entry["credentials"]["live"] == [other] == entry["credentials"]["wanted"]
     refused = [c for c in entry["checks"] if c["check"] == "retired-credential-refused"
                and c["credential"].startswith("e2e-bob ")]
-    assert refused and all(c["ok"] and c["actual"].startswith("401") for c in refused)
+    # 401, or 429 once this address is past auth_fail_limit: only failed authentications
+    # reach the limit (location @denied), and the read and the end of a changing run each
+    # send the refusal requests, so the module's earlier tests can have used the budget up.
+    assert refused and all(c["ok"] and c["actual"].split()[0] in ("401", "429") for c in refused)
     names = ssh(lab, b, "cut -d: -f1 /opt/ollama-gate/auth/htpasswd").stdout
     assert "e2e-bob" not in names and other in names
     assert not [v for v in all_secret_values(secrets_copy) if v in rerun.output + report.read_text()]
